@@ -1,0 +1,47 @@
+"""Resilient Claude: classify Claude API errors, retry them well, and stop when it is time.
+
+The core (this package's top level) imports nothing outside the standard library:
+
+* :func:`classify` -> :class:`Verdict`: what went wrong and whether to retry.
+* :mod:`resilience.backoff`: exponential, full/equal/decorrelated jitter, the SDK's schedule.
+* :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors.
+* :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`.
+* :class:`SystemClock`, :class:`VirtualClock`: time as a parameter.
+
+The simulated Claude API (``resilience.fakeapi``) and the simulation lab
+(``resilience.lab``) are separate modules that build on this core.
+"""
+
+from . import backoff
+from .breaker import CircuitBreaker, CircuitOpenError
+from .budget import AdaptiveThrottle, RetryBudget
+from .catalogue import ERRORS, ErrorSpec
+from .classification import Verdict, classify, parse_retry_after
+from .clock import Clock, SystemClock, VirtualClock
+from .fallback import Fallback, Served, may_fall_back
+from .models import FALLBACK_MODEL, MODEL
+from .retrying import retry
+
+__all__ = [
+    "ERRORS",
+    "FALLBACK_MODEL",
+    "MODEL",
+    "AdaptiveThrottle",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "ErrorSpec",
+    "Fallback",
+    "RetryBudget",
+    "Served",
+    "SystemClock",
+    "Verdict",
+    "VirtualClock",
+    "backoff",
+    "classify",
+    "may_fall_back",
+    "parse_retry_after",
+    "retry",
+]
+
+__version__ = "0.1.0"

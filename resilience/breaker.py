@@ -1,0 +1,314 @@
+"""A circuit breaker that stops calling a service that is down, and tries it again later.
+
+States::
+
+    closed --(failure_threshold failures in a row, or failure rate over the window)--> open
+    open --(recovery_timeout seconds later)--> half_open
+    half_open --(a trial call succeeds)--> closed
+    half_open --(a trial call fails)--> open (for another recovery_timeout)
+
+What it counts: only failures that say the *service* is unhealthy (by default, what
+:func:`resilience.classify` calls retryable: 429, 5xx, 529, timeouts, connection errors).
+A 400 or a 401 is the caller's fault: it neither trips the breaker nor counts as a success.
+A success in the closed state resets the run of failures, so old failures are forgotten.
+
+Concurrency: a lock guards the state, never the protected call, so calls run in parallel;
+half-open admits at most ``half_open_max_calls`` trial calls at once and rejects the rest
+at once with :class:`CircuitOpenError`. Time comes from an injectable monotonic clock.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast
+
+from .classification import classify
+from .clock import Clock, SystemClock
+
+__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitOpenError", "Listener"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+
+Listener = Callable[["CircuitBreaker", str, str], object]
+"""``listener(breaker, old_state, new_state)``, called after each change of state."""
+
+
+class CircuitOpenError(Exception):
+    """Raised instead of calling the service while the circuit is open (or half-open and
+    already running its trial calls).
+
+    Attributes:
+        name: the breaker's name.
+        state: ``open`` or ``half_open``.
+        retry_in: seconds until the breaker will admit a trial call (0.0 when half-open).
+    """
+
+    def __init__(self, name: str, state: str, retry_in: float) -> None:
+        self.name = name
+        self.state = state
+        self.retry_in = retry_in
+        if state == OPEN:
+            text = f"circuit '{name}' is open: the next trial call is allowed in {retry_in:.1f} s"
+        else:
+            text = f"circuit '{name}' is half-open and its trial calls are in flight"
+        super().__init__(text)
+
+
+def _service_failure(exc: BaseException) -> bool:
+    return classify(exc).retryable
+
+
+class CircuitBreaker:
+    """Count failures of a service; stop calling it while it is down.
+
+    Use it as ``breaker.call(fn, *args)``, as a decorator (``@breaker``), or as a context
+    manager (``with breaker:`` / ``async with breaker:``); each works for sync and async.
+
+    Args:
+        failure_threshold: consecutive counted failures that open the circuit (>= 1), or
+            None to trip on the failure rate alone.
+        recovery_timeout: seconds the circuit stays open before a trial call (> 0).
+        half_open_max_calls: trial calls admitted at once when half-open (>= 1).
+        clock: where time comes from; :class:`SystemClock` (monotonic) by default.
+        failure_rate_threshold: also open when the share of counted failures among the
+            last ``window_size`` calls reaches this (0 < rate <= 1), or None.
+        window_size: how many recent calls the failure rate looks at (>= 1).
+        minimum_calls: no rate trip before this many calls are in the window
+            (1 <= minimum_calls <= window_size).
+        is_failure: which exceptions count against the service; by default
+            ``classify(e).retryable``. Exceptions it rejects are neutral.
+        name: shown in errors and logs.
+        listeners: called as ``listener(breaker, old, new)`` after each change of state.
+
+    Attributes:
+        history: ``(time, state)`` for the start and every change, for plots.
+    """
+
+    __slots__ = ("_consecutive", "_lock", "_opened_at", "_pending", "_state", "_tickets",
+                 "_trials", "_window", "clock", "failure_rate_threshold", "failure_threshold",
+                 "half_open_max_calls", "history", "is_failure", "listeners", "minimum_calls",
+                 "name", "recovery_timeout")
+
+    def __init__(
+        self,
+        failure_threshold: int | None = 5,
+        recovery_timeout: float = 30.0,
+        half_open_max_calls: int = 1,
+        *,
+        clock: Clock | None = None,
+        failure_rate_threshold: float | None = None,
+        window_size: int = 100,
+        minimum_calls: int = 20,
+        is_failure: Callable[[BaseException], bool] | None = None,
+        name: str = "claude",
+        listeners: tuple[Listener, ...] | list[Listener] = (),
+    ) -> None:
+        if failure_threshold is not None and (
+                isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int)
+                or failure_threshold < 1):
+            raise ValueError(f"failure_threshold must be an int >= 1 or None, "
+                             f"got {failure_threshold!r}")
+        if not 0 < recovery_timeout < float("inf"):
+            raise ValueError(f"recovery_timeout must be a finite number of seconds > 0, "
+                             f"got {recovery_timeout!r}")
+        if isinstance(half_open_max_calls, bool) or not isinstance(half_open_max_calls, int) \
+                or half_open_max_calls < 1:
+            raise ValueError(f"half_open_max_calls must be an int >= 1, "
+                             f"got {half_open_max_calls!r}")
+        if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
+            raise ValueError(f"failure_rate_threshold must be in (0, 1] or None, "
+                             f"got {failure_rate_threshold!r}")
+        if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1:
+            raise ValueError(f"window_size must be an int >= 1, got {window_size!r}")
+        if isinstance(minimum_calls, bool) or not isinstance(minimum_calls, int) \
+                or not 1 <= minimum_calls <= window_size:
+            raise ValueError(f"minimum_calls must be an int from 1 to window_size "
+                             f"({window_size}), got {minimum_calls!r}")
+        if failure_threshold is None and failure_rate_threshold is None:
+            raise ValueError("failure_threshold and failure_rate_threshold cannot both be None: "
+                             "the circuit could never open")
+        self.failure_threshold = failure_threshold
+        self.recovery_timeout = float(recovery_timeout)
+        self.half_open_max_calls = half_open_max_calls
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.failure_rate_threshold = failure_rate_threshold
+        self.minimum_calls = minimum_calls
+        self.is_failure = is_failure if is_failure is not None else _service_failure
+        self.name = name
+        self.listeners: list[Listener] = list(listeners)
+        self._lock = threading.Lock()
+        self._state = CLOSED
+        self._opened_at = 0.0
+        self._consecutive = 0
+        self._trials = 0
+        self._window: deque[bool] = deque(maxlen=window_size)
+        self._pending: list[tuple[str, str]] = []
+        self._tickets: contextvars.ContextVar[tuple[bool, ...]] = contextvars.ContextVar(
+            f"breaker-{name}", default=())
+        self.history: list[tuple[float, str]] = [(self.clock.now(), CLOSED)]
+
+    # -- state, under the lock ---------------------------------------------------------
+
+    def _move(self, new: str, now: float) -> None:
+        old = self._state
+        self._state = new
+        self.history.append((now, new))
+        self._pending.append((old, new))
+        if new == OPEN:
+            self._opened_at = now
+        elif new == CLOSED:
+            self._consecutive = 0
+            self._window.clear()
+
+    def _refresh(self, now: float) -> None:
+        if self._state == OPEN and now - self._opened_at >= self.recovery_timeout:
+            self._move(HALF_OPEN, now)
+
+    def _notify(self) -> None:
+        """Call listeners for changes made under the lock, after releasing it."""
+        if not self._pending:
+            return
+        with self._lock:
+            changes, self._pending = self._pending, []
+        for old, new in changes:
+            for listener in self.listeners:
+                listener(self, old, new)
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half_open``, as of now on the clock."""
+        with self._lock:
+            self._refresh(self.clock.now())
+            state = self._state
+        self._notify()
+        return state
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Counted failures since the last success (in the closed state)."""
+        return self._consecutive
+
+    def _acquire(self) -> bool:
+        """Admit a call or raise CircuitOpenError; True when the call is a half-open trial."""
+        trial = False
+        error: CircuitOpenError | None = None
+        with self._lock:
+            now = self.clock.now()
+            self._refresh(now)
+            state = self._state
+            if state == HALF_OPEN and self._trials < self.half_open_max_calls:
+                self._trials += 1
+                trial = True
+            elif state != CLOSED:
+                retry_in = self._opened_at + self.recovery_timeout - now if state == OPEN else 0.0
+                error = CircuitOpenError(self.name, state, max(0.0, retry_in))
+        self._notify()
+        if error is not None:
+            raise error
+        return trial
+
+    def _release(self, trial: bool, failure: bool | None) -> None:
+        """Record the outcome of an admitted call: True failure, False success, None neutral."""
+        with self._lock:
+            now = self.clock.now()
+            if trial:
+                self._trials -= 1
+                if self._state == HALF_OPEN and failure is not None:
+                    self._move(OPEN if failure else CLOSED, now)
+            elif self._state == CLOSED and failure is not None:
+                self._window.append(failure)
+                if failure:
+                    self._consecutive += 1
+                    if self._should_trip():
+                        self._move(OPEN, now)
+                else:
+                    self._consecutive = 0
+        self._notify()
+
+    def _should_trip(self) -> bool:
+        if self.failure_threshold is not None and self._consecutive >= self.failure_threshold:
+            return True
+        rate = self.failure_rate_threshold
+        window = self._window
+        return (rate is not None and len(window) >= self.minimum_calls
+                and sum(window) >= rate * len(window))
+
+    def _outcome(self, exc: BaseException | None) -> bool | None:
+        if exc is None:
+            return False
+        if not isinstance(exc, Exception):  # cancelled or interrupted: says nothing
+            return None
+        return True if self.is_failure(exc) else None
+
+    # -- ways to use it -----------------------------------------------------------------
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn(*args, **kwargs)`` through the breaker (await the result for async fn)."""
+        if inspect.iscoroutinefunction(fn):
+            return cast(T, self._call_async(fn, *args, **kwargs))
+        trial = self._acquire()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as e:
+            self._release(trial, self._outcome(e))
+            raise
+        self._release(trial, False)
+        return result
+
+    async def _call_async(self, fn: Callable[..., Awaitable[T]], *args: Any,
+                          **kwargs: Any) -> T:
+        trial = self._acquire()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as e:
+            self._release(trial, self._outcome(e))
+            raise
+        self._release(trial, False)
+        return result
+
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T]:
+        """Decorate ``fn`` (sync or async) so that every call goes through the breaker."""
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return await self._call_async(fn, *args, **kwargs)
+            return cast(Callable[P, T], async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            return self.call(fn, *args, **kwargs)
+        return wrapper
+
+    def __enter__(self) -> CircuitBreaker:
+        trial = self._acquire()
+        self._tickets.set((*self._tickets.get(), trial))
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        tickets = self._tickets.get()
+        self._tickets.set(tickets[:-1])
+        self._release(tickets[-1], self._outcome(exc))
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return (f"CircuitBreaker(name={self.name!r}, state={self._state!r}, "
+                f"failure_threshold={self.failure_threshold}, "
+                f"recovery_timeout={self.recovery_timeout})")
