@@ -201,6 +201,8 @@ class CircuitBreaker:
 
     def _acquire(self) -> bool:
         """Admit a call or raise CircuitOpenError; True when the call is a half-open trial."""
+        if self._state == CLOSED:  # read without the lock: a stale read admits one call more
+            return False
         trial = False
         error: CircuitOpenError | None = None
         with self._lock:
@@ -220,6 +222,9 @@ class CircuitBreaker:
 
     def _release(self, trial: bool, failure: bool | None) -> None:
         """Record the outcome of an admitted call: True failure, False success, None neutral."""
+        if failure is False and not trial and self._consecutive == 0 \
+                and self.failure_rate_threshold is None:
+            return  # a success that changes nothing needs no lock
         with self._lock:
             now = self.clock.now()
             if trial:
@@ -255,22 +260,20 @@ class CircuitBreaker:
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker (await the result for async fn)."""
-        if inspect.iscoroutinefunction(fn):
-            return cast(T, self._call_async(fn, *args, **kwargs))
         trial = self._acquire()
         try:
             result = fn(*args, **kwargs)
         except BaseException as e:
             self._release(trial, self._outcome(e))
             raise
+        if inspect.iscoroutine(result):  # an async fn: the outcome is known once awaited
+            return cast(T, self._finish(trial, result))
         self._release(trial, False)
         return result
 
-    async def _call_async(self, fn: Callable[..., Awaitable[T]], *args: Any,
-                          **kwargs: Any) -> T:
-        trial = self._acquire()
+    async def _finish(self, trial: bool, coroutine: Awaitable[T]) -> T:
         try:
-            result = await fn(*args, **kwargs)
+            result = await coroutine
         except BaseException as e:
             self._release(trial, self._outcome(e))
             raise
@@ -282,7 +285,7 @@ class CircuitBreaker:
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await self._call_async(fn, *args, **kwargs)
+                return await self.call(fn, *args, **kwargs)
             return cast(Callable[P, T], async_wrapper)
 
         @functools.wraps(fn)

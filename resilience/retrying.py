@@ -87,7 +87,7 @@ def _predicate(retry_on: RetryOn | None) -> Callable[[BaseException], bool] | No
             isinstance(k, type) and issubclass(k, BaseException) for k in retry_on):
         kinds = retry_on
     elif callable(retry_on):
-        return retry_on
+        return cast(Callable[[BaseException], bool], retry_on)
     else:
         raise ValueError(
             f"retry_on must be an exception type, a tuple of them, or a predicate, "
