@@ -1,0 +1,237 @@
+"""The course's plots: one look for every figure, titles that state the finding.
+
+Every helper returns a :class:`matplotlib.figure.Figure` of a fixed size, with labelled axes
+(units in brackets), a legend and a title. Nothing here picks a backend or calls
+``plt.show()``: a notebook shows the figure it gets back. Wrap your own figures in
+``with course_style():`` to give them the same look.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from .backoff import Strategy
+
+__all__ = [
+    "COLOURS",
+    "FIGSIZE",
+    "STYLE",
+    "course_style",
+    "plot_amplification",
+    "plot_breaker_history",
+    "plot_brooker2015",
+    "plot_delays",
+    "plot_load_vs_failure",
+    "plot_timeline",
+    "use_course_style",
+]
+
+FIGSIZE = (8.0, 4.5)
+"""Every figure's size in inches (two panels side by side use ``(11, 4.5)``)."""
+WIDE = (11.0, 4.5)
+
+COLOURS = {
+    "none": "#7f7f7f", "exponential": "#d62728", "full_jitter": "#1f77b4",
+    "equal_jitter": "#ff7f0e", "decorrelated_jitter": "#2ca02c", "sdk_default": "#9467bd",
+    "retries": "#d62728", "token_bucket": "#1f77b4", "retry_breaker": "#2ca02c",
+    "adaptive_throttle": "#9467bd", "every_layer": "#d62728", "top_layer": "#1f77b4",
+    "budget_per_layer": "#2ca02c",
+}
+"""One colour per strategy or policy, the same in every figure."""
+
+STYLE: dict[str, Any] = {
+    "figure.dpi": 100,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 12,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 1.8,
+}
+"""The rcParams of the course's look."""
+
+OUTAGE_COLOUR = "#d62728"
+
+
+@contextmanager
+def course_style() -> Iterator[None]:
+    """Apply :data:`STYLE` inside the ``with`` block (and restore the old settings after)."""
+    with mpl.rc_context(cast(Any, STYLE)):
+        yield
+
+
+def use_course_style() -> None:
+    """Apply :data:`STYLE` globally (for a notebook's own figures); helpers do it themselves."""
+    mpl.rcParams.update(cast(Any, STYLE))
+
+
+def _figure(size: tuple[float, float] = FIGSIZE, panels: int = 1) -> tuple[Figure, Any]:
+    fig, axes = plt.subplots(1, panels, figsize=size, layout="constrained")
+    return fig, axes
+
+
+def _colour(name: str) -> str | None:
+    return COLOURS.get(name)
+
+
+def plot_delays(strategies: Mapping[str, Strategy], retries: int = 8, samples: int = 200,
+                seed: int = 0, title: str = "Jitter spreads each retry's delay") -> Figure:
+    """Each strategy's delay before retries 1..``retries``: the median and the 5-95 % band.
+
+    Delays come from ``strategy.delays(random.Random(seed + i))`` for ``samples`` clients.
+    """
+    if retries < 1 or samples < 1:
+        raise ValueError("retries and samples must be >= 1")
+    with course_style():
+        fig, ax = _figure()
+        xs = list(range(1, retries + 1))
+        for name, strategy in strategies.items():
+            runs = []
+            for i in range(samples):
+                schedule = strategy.delays(random.Random(seed + i))
+                runs.append([next(schedule) for _ in xs])
+            columns = [sorted(run[k] for run in runs) for k in range(retries)]
+            median = [c[len(c) // 2] for c in columns]
+            low = [c[int(0.05 * (len(c) - 1))] for c in columns]
+            high = [c[int(0.95 * (len(c) - 1))] for c in columns]
+            line, = ax.plot(xs, median, marker="o", label=name, color=_colour(name))
+            ax.fill_between(xs, low, high, alpha=0.15, color=line.get_color())
+        ax.set_xlabel("retry number")
+        ax.set_ylabel("delay before the retry [s]")
+        ax.set_title(title)
+        ax.legend()
+    return fig
+
+
+def plot_timeline(results: Sequence[Any], outage: float | None = None,
+                  title: str = "Without jitter, clients retry in synchronised spikes") -> Figure:
+    """Attempts per second over time, one line per result (e.g. :class:`~.lab.HerdResult`).
+
+    Each result needs ``strategy`` and ``timeline`` (attempts in each second). The outage,
+    ``[0, outage)`` seconds, is shaded; by default it is read from ``results[0].outage_s``.
+    """
+    if not results:
+        raise ValueError("results must hold at least one timeline")
+    if outage is None:
+        outage = getattr(results[0], "outage_s", None)
+    with course_style():
+        fig, ax = _figure()
+        if outage:
+            ax.axvspan(0, outage, color=OUTAGE_COLOUR, alpha=0.08, label="outage (529)")
+        for result in results:
+            seconds = list(range(len(result.timeline)))
+            ax.step(seconds, result.timeline, where="post", label=result.strategy,
+                    color=_colour(result.strategy))
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("attempts per second [1/s]")
+        ax.set_title(title)
+        ax.legend()
+    return fig
+
+
+def plot_load_vs_failure(rows: Sequence[Any], group: str = "policy", y: str = "load",
+                         ylabel: str = "server calls per request [x]",
+                         title: str = "A retry budget keeps the load near 1x") -> Figure:
+    """One line per ``group`` value: ``y`` against ``failure_rate`` (budgets, openloop rows)."""
+    if not rows:
+        raise ValueError("rows must hold at least one result")
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(str(getattr(row, group)), []).append(row)
+    with course_style():
+        fig, ax = _figure()
+        for name, members in groups.items():
+            members = sorted(members, key=lambda r: r.failure_rate)
+            ax.plot([r.failure_rate for r in members], [getattr(r, y) for r in members],
+                    marker="o", label=name, color=_colour(name))
+        ax.set_xlabel("failure rate x [share of calls]")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+    return fig
+
+
+def plot_brooker2015(rows: Sequence[Any],
+                     title: str = "Full jitter: half the calls of plain exponential backoff"
+                     ) -> Figure:
+    """Brooker's two figures side by side: write calls and completion time against N."""
+    if not rows:
+        raise ValueError("rows must hold at least one result")
+    with course_style():
+        fig, (calls_ax, time_ax) = _figure(WIDE, panels=2)
+        for name in dict.fromkeys(r.strategy for r in rows):
+            mine = sorted((r for r in rows if r.strategy == name), key=lambda r: r.clients)
+            n = [r.clients for r in mine]
+            calls_ax.plot(n, [r.calls for r in mine], label=name, color=_colour(name))
+            time_ax.plot(n, [r.time_ms for r in mine], label=name, color=_colour(name))
+        calls_ax.set_xlabel("clients N")
+        calls_ax.set_ylabel("write calls per run [calls]")
+        calls_ax.set_title("Work")
+        time_ax.set_xlabel("clients N")
+        time_ax.set_ylabel("time until the last client is done [ms]")
+        time_ax.set_yscale("log")
+        time_ax.set_title("Time")
+        calls_ax.legend()
+        fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def plot_amplification(rows: Sequence[Any],
+                       title: str = "Retrying at every layer multiplies the load") -> Figure:
+    """Bottom calls per user request for each retry policy (bars, log scale)."""
+    if not rows:
+        raise ValueError("rows must hold at least one result")
+    with course_style():
+        fig, ax = _figure()
+        names = [r.policy for r in rows]
+        values = [r.simulated for r in rows]
+        bars = ax.bar(names, values, color=[_colour(n) or "#7f7f7f" for n in names])
+        ax.bar_label(bars, fmt="%.1f")
+        ax.set_yscale("log")
+        ax.set_xlabel("where retries happen")
+        ax.set_ylabel("bottom calls per user request [calls]")
+        ax.set_title(title)
+    return fig
+
+
+_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def plot_breaker_history(history: Sequence[tuple[float, str]], until: float | None = None,
+                         title: str = "The breaker opens while the service is down") -> Figure:
+    """A circuit breaker's state over time, from ``CircuitBreaker.history``.
+
+    Args:
+        history: ``(time, state)`` pairs, the first at the start.
+        until: where the last state ends on the time axis (default: last change + 10 %).
+    """
+    if not history:
+        raise ValueError("history must hold at least the starting state")
+    times = [t for t, _ in history]
+    levels = [_LEVEL[state] for _, state in history]
+    end = until if until is not None else times[-1] + max(1.0, 0.1 * (times[-1] - times[0]))
+    with course_style():
+        fig, ax = _figure()
+        ax.step([*times, end], [*levels, levels[-1]], where="post", label="state",
+                color="#1f77b4")
+        for (start, state), stop in zip(history, [*times[1:], end], strict=True):
+            if state == "open":
+                ax.axvspan(start, stop, color=OUTAGE_COLOUR, alpha=0.08)
+        ax.set_yticks(list(_LEVEL.values()), list(_LEVEL))
+        ax.set_ylim(-0.3, 2.3)
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("breaker state")
+        ax.set_title(title)
+        ax.legend(loc="upper right")
+    return fig
