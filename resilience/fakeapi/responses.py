@@ -1,0 +1,181 @@
+"""Faithful Claude API responses: Message bodies, error bodies and SSE streams.
+
+Every response the simulated API sends is built here, in the exact shapes of the real API:
+
+* a success is a ``Message`` (``id``, ``type: message``, ``role``, ``model``, text
+  ``content``, ``stop_reason``, ``usage``), which the SDK parses into
+  ``anthropic.types.Message``;
+* an error carries the body ``{"type": "error", "error": {"type", "message",
+  "details"?}, "request_id"}`` taken from :data:`resilience.catalogue.ERRORS` (this module
+  writes no error table of its own); a proxy's error is an HTML page;
+* a stream is ``text/event-stream``: ``message_start``, ``content_block_start``,
+  ``content_block_delta`` ..., ``content_block_stop``, ``message_delta``, ``message_stop``;
+  a stream that fails after its 200 ends with an ``event: error`` frame instead.
+
+Every response has a ``request-id`` header. Rate-limit reset times are RFC 3339 strings on a
+fixed virtual calendar (:data:`VIRTUAL_EPOCH` is clock time 0), so outputs repeat exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx2
+
+from ..catalogue import ErrorSpec
+
+__all__ = [
+    "DEFAULT_TEXT",
+    "VIRTUAL_EPOCH",
+    "error_event",
+    "error_response",
+    "estimate_tokens",
+    "message_body",
+    "message_response",
+    "rfc3339",
+    "stream_events",
+    "stream_response",
+]
+
+DEFAULT_TEXT = "Hello from the simulated Claude API."
+"""The reply text of an ``"ok"`` outcome unless another is given."""
+
+VIRTUAL_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+"""The calendar date of virtual clock time 0, for headers that carry a date."""
+
+_JSON = "application/json"
+_SSE = "text/event-stream; charset=utf-8"
+_HTML = "text/html"
+
+
+def rfc3339(seconds: float) -> str:
+    """The RFC 3339 date of virtual time ``seconds`` (rounded up to a whole second).
+
+    >>> rfc3339(61.2)
+    '2026-01-01T00:01:02Z'
+    """
+    moment = VIRTUAL_EPOCH + timedelta(seconds=math.ceil(seconds))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (four characters a token, at least one), stable across runs."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def message_body(message_id: str, model: str, text: str, input_tokens: int) -> dict[str, Any]:
+    """A complete ``Message`` with one text block, as a non-streaming request receives it.
+
+    Args:
+        message_id: the ``id`` (``msg_...``).
+        model: the model id, echoed from the request as the API does.
+        text: the reply text.
+        input_tokens: ``usage.input_tokens``.
+
+    Returns:
+        The decoded JSON body.
+    """
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": _usage(input_tokens, estimate_tokens(text)),
+    }
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "service_tier": "standard",
+    }
+
+
+def message_response(body: Mapping[str, Any], request_id: str) -> httpx2.Response:
+    """A 200 response carrying a ``Message`` body."""
+    return _json_response(200, body, request_id)
+
+
+def error_response(spec: ErrorSpec, request_id: str) -> httpx2.Response:
+    """The error response for a catalogue entry: its status, headers and exact body.
+
+    A proxy's error (``spec.proxy_html``) is an HTML page, not JSON, as a real proxy sends it.
+    """
+    if spec.proxy_html:
+        headers = {"content-type": _HTML, "request-id": request_id, **spec.headers}
+        return httpx2.Response(spec.status, headers=headers, content=spec.message.encode())
+    return _json_response(spec.status, spec.body(request_id), request_id, spec.headers)
+
+
+def _json_response(status: int, body: Mapping[str, Any], request_id: str,
+                   extra: Mapping[str, str] | None = None) -> httpx2.Response:
+    headers = {"content-type": _JSON, "request-id": request_id, **(extra or {})}
+    return httpx2.Response(status, headers=headers, content=json.dumps(body).encode())
+
+
+def stream_events(body: Mapping[str, Any], chunks: int = 3) -> list[tuple[str, dict[str, Any]]]:
+    """The SSE events that stream a ``Message`` body, its text cut into ``chunks`` deltas.
+
+    Args:
+        body: a body from :func:`message_body`.
+        chunks: how many ``content_block_delta`` events carry the text (at least 1).
+
+    Returns:
+        ``(event name, data)`` pairs, from ``message_start`` to ``message_stop``.
+    """
+    text = body["content"][0]["text"]
+    usage = body["usage"]
+    start = {**body, "content": [], "stop_reason": None,
+             "usage": _usage(usage["input_tokens"], 1)}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+    ]
+    for piece in _split(text, chunks):
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": piece}}))
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta",
+                           "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
+                           "usage": {"output_tokens": usage["output_tokens"]}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return events
+
+
+def _split(text: str, parts: int) -> list[str]:
+    """``text`` cut into ``parts`` pieces of near-equal length that join back to it."""
+    parts = max(1, min(parts, len(text)))
+    size = math.ceil(len(text) / parts) if text else 1
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def error_event(spec: ErrorSpec) -> tuple[str, dict[str, Any]]:
+    """The ``event: error`` frame that ends a stream which failed after its 200.
+
+    The shape is the API's documented one: ``{"type": "error", "error": {"type", "message"}}``.
+    """
+    error: dict[str, Any] = {"type": spec.error_type, "message": spec.message}
+    if spec.error_code is not None:
+        error["details"] = {"error_code": spec.error_code}
+    return "error", {"type": "error", "error": error}
+
+
+def stream_response(events: Iterable[tuple[str, Mapping[str, Any]]],
+                    request_id: str) -> httpx2.Response:
+    """A 200 ``text/event-stream`` response carrying ``events``, one SSE frame each."""
+    frames = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+    headers = {"content-type": _SSE, "request-id": request_id, "cache-control": "no-cache"}
+    return httpx2.Response(200, headers=headers, content=frames.encode())

@@ -1,0 +1,40 @@
+"""Shared test fixtures.
+
+No test touches the network: the autouse fixture below makes every socket connection and
+every DNS look-up in the test process raise :class:`NetworkBlockedError` at once.
+(Notebook kernels run in processes of their own and are not affected.)
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+
+
+class NetworkBlockedError(anthropic.AnthropicError):
+    """A test tried to use the network.
+
+    An ``anthropic.AnthropicError`` that is not an ``APIConnectionError``: the SDK neither
+    wraps nor retries it, so a test that forgot the simulated API fails at once and loudly,
+    and cannot pass by expecting a connection error.
+    """
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    target = next((arg for arg in args if not isinstance(arg, socket.socket)), None)
+    raise NetworkBlockedError(f"tests must not use the network (tried {target!r}); "
+                              "use resilience.fakeapi.FakeClaude")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make connecting a socket and resolving a name raise, for every test."""
+    monkeypatch.setattr(socket.socket, "connect", _refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse)
+    monkeypatch.setattr(socket, "create_connection", _refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse)
+    yield
