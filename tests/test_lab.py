@@ -216,10 +216,12 @@ def test_herd_serves_everyone_with_enough_capacity_and_attempts() -> None:
 
 def test_herd_sdk_default_waits_exactly_retry_after_and_comes_back_together() -> None:
     # Every client told "the next token is free in 0.1 s" returns at that same instant,
-    # so the SDK's schedule (exact retry-after, no jitter on it) burns its attempts fast.
+    # so the SDK's schedule (exact retry-after, no jitter on it) serves one client per
+    # token and burns everyone else's attempts together.
     sdk = herd(200, "sdk_default", seed=0, capacity=10.0, outage=0.0, max_attempts=20)
     ours = herd(200, "full_jitter", seed=0, capacity=10.0, outage=0.0, max_attempts=20)
-    assert sdk.last_success_s < 1.0 and sdk.gave_up > 150
+    assert sdk.served < 40 and sdk.gave_up > 150
+    assert sdk.last_success_s < 2.5
     assert ours.served > sdk.served
 
 

@@ -36,6 +36,9 @@ from .. import backoff
 from .engine import EventQueue
 from .params import choices, positive_number, seed_value, whole_number
 
+_EPSILON = 1e-9
+"""Token counts this close to a whole token count as one (float refill error)."""
+
 __all__ = ["STRATEGIES", "HerdResult", "herd", "herd_strategy", "herd_sweep"]
 
 STRATEGIES = ("exponential", "full_jitter", "equal_jitter", "decorrelated_jitter",
@@ -139,8 +142,8 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
         arrival.append(now)
         tokens = min(capacity, tokens + (now - refilled) * capacity)
         refilled = now
-        if tokens >= 1.0:
-            tokens -= 1.0
+        if tokens >= 1.0 - _EPSILON:   # refills like 0.1 * 10 may sum to 0.9999999999999998
+            tokens = max(0.0, tokens - 1.0)
             served_at.append(now)
             continue
         if k + 1 == max_attempts:

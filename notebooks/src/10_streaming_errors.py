@@ -1,0 +1,440 @@
+# %% [markdown]
+# # Lesson 10: Streaming errors
+#
+# A streamed answer can fail halfway. The API sends `200 OK`, the first words reach your
+# user, and then an `overloaded_error` arrives inside the stream. Nothing about the HTTP
+# status says so: it was 200. Retry code built around status codes misses it, the SDK does
+# not retry it, and the words already on screen have to be dealt with. This lesson takes the
+# failure apart and gives you three honest ways to handle it.
+#
+# **In this lesson you will**
+#
+# - see an overload arrive after a 200, while you iterate the stream, not from `create()`
+# - check that neither `max_retries` nor a timeout helps, and why status checks misjudge it
+# - classify it by `e.type`, and retry the whole stream with `resilience.retry`
+# - reconcile the partial text: restart, continue, or stop and say so
+# - plot what each choice shows your user, and what it wastes
+
+# %%
+import json
+import random
+
+import anthropic
+import matplotlib.pyplot as plt
+
+from resilience import MODEL, VirtualClock, classify, retry
+from resilience.exercises.lesson10 import check_answer_or_partial, check_is_retryable
+from resilience.fakeapi import FakeClaude, ok, stream_error
+from resilience.plots import FIGSIZE, course_style
+
+clock = VirtualClock()
+QUESTION = "Say hello."
+PROMPT = [{"role": "user", "content": QUESTION}]
+
+# %% [markdown]
+# A raw stream from `messages.create(stream=True)` is a sequence of events. The text sits
+# in the `content_block_delta` events. This small generator yields just the text pieces;
+# the rest of the lesson uses it.
+
+# %%
+def texts(stream):
+    """The text pieces of a raw stream from `messages.create(stream=True)`."""
+    for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            yield event.delta.text
+
+
+# %% [markdown]
+# ## An error after a 200
+#
+# `stream_error("overloaded_error", after_chunks=2)` tells the simulated API to answer
+# `200`, send two pieces of text, then an `event: error` frame, as the real API does when it
+# runs out of capacity mid-answer. Look at where the exception comes from: `create()`
+# returns a `Stream` without complaint; the error is raised by the `for` loop.
+
+# %%
+with FakeClaude(clock=clock, seed=0) as api:
+    api.respond(stream_error("overloaded_error", after_chunks=2))
+    stream = api.client().messages.create(model=api.model, max_tokens=256, messages=PROMPT,
+                                          stream=True)
+    print("create() returned a", type(stream).__name__)
+    shown = []
+    try:
+        for piece in texts(stream):
+            shown.append(piece)
+    except anthropic.APIStatusError as e:
+        error = e
+print("on screen when it failed:", repr("".join(shown)))
+
+# %% [markdown]
+# Now look at the exception itself. It is a bare `APIStatusError`, not an
+# `OverloadedError`, and not even an `InternalServerError`: an `except` clause written for
+# those classes lets it through. Its `status_code` is the stream's 200. Only `type`, read
+# from the error frame's body, says what happened.
+
+# %%
+print("class:", type(error).__name__, "| status_code:", error.status_code,
+      "| type:", error.type)
+print("request id:", error.request_id)
+print("an OverloadedError?", isinstance(error, anthropic.OverloadedError))
+print("an InternalServerError?", isinstance(error, anthropic.InternalServerError))
+
+# %% [markdown]
+# ## Does `max_retries` help? Does a timeout?
+#
+# Users ask exactly this on the SDK's issue tracker (anthropic-sdk-python #688). The
+# function below reads one failing stream with a client built from `options`, and
+# returns how many requests reached the API and the status the exception carried.
+
+# %%
+def requests_for_one_stream(**options):
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.respond("stream_overloaded")
+        client = api.client(**options)
+        try:
+            for _ in texts(client.messages.create(model=api.model, max_tokens=256,
+                                                  messages=PROMPT, stream=True)):
+                pass
+        except anthropic.APIStatusError as e:
+            return len(api.calls), e.status_code
+
+
+# %% [markdown]
+# Look for the first number: one request every time. Ten retries, or a 5 s timeout,
+# change nothing.
+
+# %%
+for options in ({}, {"max_retries": 10}, {"timeout": 5.0}):
+    requests, status = requests_for_one_stream(**options)
+    print(f"{options!s:22} -> {requests} request, error with status {status}")
+
+# %% [markdown]
+# Compare a 529 that arrives *before* the stream starts: the SDK sees the status and retries
+# it itself (twice by default). The difference is timing. The SDK decides about retries
+# when the response headers arrive; once it has handed you a 200 stream, that decision is
+# made, and the error in the body is yours to handle.
+
+# %%
+with FakeClaude(clock=clock, seed=0) as api:
+    api.respond("overloaded_error", "overloaded_error", "ok")
+    stream = api.client().messages.create(model=api.model, max_tokens=256, messages=PROMPT,
+                                          stream=True)
+    text = "".join(texts(stream))
+print([call.status for call in api.calls], "->", repr(text))
+
+# %% [markdown]
+# ## Status codes misjudge it
+#
+# Many retry loops decide on `e.status_code`: a list of statuses, or `>= 500`. Here is one
+# in the style of a popular guide: five attempts, retry only statuses in a list. Run it on
+# a stream that fails once and would then succeed. Look for the number of requests it made
+# before giving up.
+
+# %%
+def retry_by_status(client, attempts=5):
+    for n in range(attempts):
+        try:
+            stream = client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT,
+                                            stream=True)
+            return "".join(texts(stream))
+        except anthropic.APIStatusError as e:
+            if n == attempts - 1 or e.status_code not in (429, 500, 502, 503, 529):
+                raise
+            clock.sleep(1.0)
+
+
+# %% [markdown]
+# It gives up after one request: 200 is not in its list, so it treats a passing overload as
+# a permanent failure. The next answer, `"ok"`, was one request away.
+
+# %%
+with FakeClaude(clock=clock, seed=0) as api:
+    api.respond("stream_overloaded", "ok")
+    try:
+        retry_by_status(api.client())
+    except anthropic.APIStatusError as e:
+        print(f"gave up: status {e.status_code}, type {e.type}, "
+              f"after {len(api.calls)} request(s); still queued: {api.pending}")
+
+# %% [markdown]
+# `classify` reads `type` when the status is 200 (rule 5 in `resilience/classification.py`):
+# an overload inside a stream is as retryable as a 529. An error frame with a type that no
+# retry can fix, such as `invalid_request_error`, stays not retryable.
+
+# %%
+print("status list says retryable:", error.status_code in (429, 500, 502, 503, 529))
+print("status >= 500 says retryable:", error.status_code >= 500)
+verdict = classify(error)
+print("classify:", verdict, "| category:", verdict.category, "| type:", verdict.error_type)
+
+# %% [markdown]
+# ## Retry the whole stream yourself
+#
+# Since the SDK will not retry it, put the retry around *reading* the stream, not around
+# `create()` alone: the error comes from the loop. Build the client with `max_retries=0` so
+# there is one retry layer, not two. `resilience.retry` retries what `classify` calls
+# retryable, with full jitter, a deadline, and a hook that runs before each wait (here it
+# tells the user what is going on).
+
+# %%
+def tell_user(attempt, delay, verdict):
+    print(f"  [attempt {attempt} failed: {verdict}; trying again in {delay:.3f} s]")
+
+
+# %% [markdown]
+# Look for two requests in the log: both answered 200, the first with the error frame,
+# the second with the whole answer, after the wait the hook announced. (This fake starts a
+# fresh virtual clock at 0, so the times read from the start of the call.)
+
+# %%
+with FakeClaude(seed=0) as api:
+    client = api.client(max_retries=0)  # one retry layer: ours
+    api.respond("stream_overloaded", "ok")
+
+    @retry(attempts=3, deadline=30.0, clock=api.clock, rng=random.Random(7),
+           on_retry=tell_user)
+    def answer():
+        stream = client.messages.create(model=api.model, max_tokens=256, messages=PROMPT,
+                                        stream=True)
+        return "".join(texts(stream))
+
+    print(repr(answer()))
+for call in api.calls:
+    print(call)
+
+# %% [markdown]
+# The SDK's `messages.stream(...)` helper raises the same bare `APIStatusError` with status
+# 200 from inside its `with` block, so the same decorator works around it. Here
+# `get_final_text()` reads the stream to the end. This time the stream fails twice.
+
+# %%
+with FakeClaude(clock=clock, seed=0) as api:
+    client = api.client(max_retries=0)
+    api.respond("stream_overloaded", "stream_overloaded", "ok")
+
+    @retry(attempts=3, deadline=30.0, clock=clock, rng=random.Random(7), on_retry=tell_user)
+    def answer_with_helper():
+        with client.messages.stream(model=api.model, max_tokens=256, messages=PROMPT) as s:
+            return s.get_final_text()
+
+    print(repr(answer_with_helper()))
+print([f"{call.status} {call.outcome}" for call in api.calls])
+
+# %% [markdown]
+# Try it: add a third `"stream_overloaded"` before `"ok"`. With `attempts=3` the decorator
+# gives up and re-raises the last `APIStatusError`, with the attempt history in its notes.
+#
+# ## What was shown must be reconciled
+#
+# The retries above joined the text before showing it, so a failed attempt left nothing on
+# screen. A chat app shows each piece as it arrives. When the stream breaks, the user has
+# already read part of an answer. You have three honest choices:
+#
+# | strategy | what the user sees | cost |
+# |---|---|---|
+# | (a) restart | a fresh answer replaces the partial text; a notice | the partial text twice |
+# | (b) continue | the partial text stays; the rest is appended | the partial text as input |
+# | (c) stop | the partial text stays, marked incomplete | an incomplete answer |
+#
+# A `Screen` stands for your UI. It keeps the text shown, every change as
+# `(time, characters shown)`, the failures and the notices. The simulated API sends a whole
+# stream at once, so `show` moves the virtual clock 0.5 s per piece, as a model generating
+# text would.
+
+# %%
+class Screen:
+    def __init__(self, clock):
+        self.clock, self.text, self.received = clock, "", 0
+        self.trace, self.failures, self.notices = [(clock.now(), 0)], [], []
+
+    def show(self, piece):
+        self.clock.advance(0.5)
+        self.text, self.received = self.text + piece, self.received + len(piece)
+        self.trace.append((self.clock.now(), len(self.text)))
+
+    def fail(self, notice):
+        self.failures.append((self.clock.now(), len(self.text)))
+        self.notices.append(notice)
+
+
+# %% [markdown]
+# **(a) Restart.** Each attempt clears the screen first, so the new answer replaces the
+# old one. The `on_retry` hook records the failure and the notice the user sees.
+
+# %%
+def restart(client, screen):
+    @retry(attempts=3, deadline=30.0, clock=screen.clock, rng=random.Random(7),
+           on_retry=lambda n, delay, v: screen.fail("[interrupted: restarting the answer]"))
+    def attempt():
+        screen.text = ""  # discard what was shown: the answer starts over
+        screen.trace.append((screen.clock.now(), 0))
+        for piece in texts(client.messages.create(model=MODEL, max_tokens=256,
+                                                  messages=PROMPT, stream=True)):
+            screen.show(piece)
+    attempt()
+
+
+# %% [markdown]
+# **(b) Continue.** Send the cut-off answer back and ask for the rest. Older guides end the
+# request with the partial text as the *assistant* turn (a "prefill"), so the model
+# continues it directly. Anthropic's migration guide for the Claude 4.6 models says a
+# prefilled assistant turn returns a 400 on them, and the course's model is one:
+
+# %%
+print(MODEL)
+
+# %% [markdown]
+# So the request below ends with a *user* turn: the question, the cut-off answer as an
+# ordinary assistant turn, then a request to go on. Read the shape it prints.
+
+# %%
+def continue_messages(question, partial):
+    return [{"role": "user", "content": question},
+            {"role": "assistant", "content": partial},
+            {"role": "user", "content": "Your answer was cut off. Continue exactly where it "
+                                        "stops, without repeating any of it."}]
+
+
+print(json.dumps(continue_messages(QUESTION, "Hello from the simulated"), indent=1))
+
+# %% [markdown]
+# The strategy sends the plain question while nothing has been shown yet, and the
+# continuation request once there is text to keep. The model's continuation may not join
+# the cut-off text perfectly (a repeated word, a missing space): check the seam in a real
+# app. The simulated API answers whatever you script: here, the missing end of the sentence.
+
+# %%
+def continue_(client, screen):
+    @retry(attempts=3, deadline=30.0, clock=screen.clock, rng=random.Random(7),
+           on_retry=lambda n, delay, v: screen.fail("[interrupted: continuing]"))
+    def attempt():
+        messages = continue_messages(QUESTION, screen.text) if screen.text else PROMPT
+        for piece in texts(client.messages.create(model=MODEL, max_tokens=256,
+                                                  messages=messages, stream=True)):
+            screen.show(piece)
+    attempt()
+
+
+# %% [markdown]
+# **(c) Stop and say so.** No retry: keep what was shown and mark it as incomplete. This is
+# right when a retry would cost more than it is worth, or the deadline has passed.
+
+# %%
+def stop(client, screen):
+    try:
+        for piece in texts(client.messages.create(model=MODEL, max_tokens=256,
+                                                  messages=PROMPT, stream=True)):
+            screen.show(piece)
+    except anthropic.APIStatusError as e:
+        screen.fail(f"[the answer was cut off ({classify(e).category}); ask again]")
+
+
+# %% [markdown]
+# Each strategy meets the same failure: a stream that breaks after two pieces
+# (`"Hello from the simulated"`), then whatever the next request gets. Restart is answered
+# with the whole text again; continue with only the missing end.
+
+# %%
+def run(strategy, *then):
+    screen = Screen(VirtualClock())
+    with FakeClaude(clock=screen.clock, seed=0) as api:
+        api.respond(stream_error("overloaded_error", after_chunks=2), *then)
+        strategy(api.client(max_retries=0), screen)
+    return screen
+
+
+screens = {"restart": run(restart, "ok"),
+           "continue": run(continue_, ok(" Claude API.", chunks=1)),
+           "stop": run(stop)}
+
+# %% [markdown]
+# Look at the last three columns. Restart generated 60 characters to show 36: the first 24
+# were thrown away, after the user had read them. Continue generated each character once.
+# Stop is cheapest and incomplete.
+
+# %%
+print(f"{'strategy':9} {'final text':40} {'received':>8} {'shown':>6} {'wasted':>7}")
+for name, s in screens.items():
+    print(f"{name:9} {s.text!r:40} {s.received:8d} {len(s.text):6d} "
+          f"{s.received - len(s.text):7d}")
+    print(f"{'':9} notices: {s.notices}")
+
+# %% [markdown]
+# The plot traces the characters on screen against virtual time, with the failure marked.
+# Look for the drop to zero in the restart line: that is the user watching text vanish
+# and reappear. The continue line picks up where it broke.
+
+# %%
+with course_style():
+    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    end = max(s.trace[-1][0] for s in screens.values()) + 0.5
+    for (name, s), style in zip(screens.items(), ["-", "-", "--"], strict=True):
+        times, chars = zip(*s.trace, (end, len(s.text)), strict=True)
+        ax.step(times, chars, where="post", linestyle=style, label=name)
+    fail_t, fail_n = screens["restart"].failures[0]
+    ax.plot(fail_t, fail_n, "X", color="#d62728", markersize=12, label="error mid-stream")
+    ax.set_xlabel("virtual time [s]")
+    ax.set_ylabel("characters on screen [chars]")
+    ax.set_title("Restarting wipes what the user read; continuing keeps it")
+    ax.legend(loc="lower right")
+plt.show()
+
+# %% [markdown]
+# Try it: change `after_chunks=2` in `run` to `1`, and the continuation to
+# `ok("he simulated Claude API.", chunks=1)`. Restart wastes less when the stream breaks early; the
+# later the break, the more a restart throws away.
+#
+# ## Exercise 10.1: retryable, mid-stream or not
+#
+# Write `is_retryable(exc)` for an `anthropic.APIStatusError`, without calling `classify`.
+# Return True for a 429, a 529 and any other status >= 500 but 501; for an error inside a
+# 200 stream, decide by `exc.type`: retry `overloaded_error`, `api_error`,
+# `rate_limit_error` and `timeout_error`, nothing else. The checker compares your answer with
+# `classify(exc).retryable` on eleven real SDK exceptions, from plain HTTP errors and from
+# streams.
+
+# %%
+def is_retryable(exc):
+    raise NotImplementedError
+
+
+check_is_retryable(is_retryable)
+
+# %% [markdown]
+# **Hint**: branch on `exc.status_code == 200` first. For that case, test
+# `exc.type in {...}`; otherwise test the status: `status == 429 or (status >= 500 and
+# status != 501)`.
+#
+# ## Exercise 10.2: stop and say so, but only mid-stream
+#
+# Write `answer_or_partial(client, model, messages)`. Stream the answer with
+# `client.messages.create(..., stream=True)` and return `(text, complete)`:
+#
+# - the whole text and `True` when the stream ends normally;
+# - the text received so far and `False` when an `APIStatusError` breaks the stream after
+#   some text arrived;
+# - when the error comes before any text (from `create()`, or from an empty stream), there is
+#   nothing to show: let the exception propagate, so a retry layer can handle it.
+
+# %%
+def answer_or_partial(client, model, messages):
+    raise NotImplementedError
+
+
+check_answer_or_partial(answer_or_partial)
+
+# %% [markdown]
+# **Hint**: collect the pieces in a list inside `try:`; in `except anthropic.APIStatusError`
+# re-raise with a bare `raise` if the list is empty, else return `("".join(pieces), False)`.
+#
+# ## Recap
+#
+# - An error after a 200 is raised while you iterate the stream, as a bare `APIStatusError`
+#   with `status_code == 200`; only `e.type` says it is an overload.
+# - The SDK never retries it: `max_retries` and timeouts do not help. Retry around the
+#   *reading* of the stream, with the client at `max_retries=0`.
+# - Decide with `classify` (or `e.type`), never with a list of status codes.
+# - Text already shown must be reconciled: restart with a notice, continue in a new user
+#   turn (prefill returns a 400 on the 4.6 models), or stop and mark the answer incomplete.
+#
+# **Next:** [Lesson 11: Retry storms and budgets](11_retry_storms_and_budgets.ipynb)

@@ -1,0 +1,145 @@
+"""Checkers for lesson 12, "Putting it together".
+
+* ``make_ask(api, clock)``: a function ``ask(prompt) -> str`` with one retry layer
+  (``resilience.retry`` on a client with ``max_retries=0``), at most 4 attempts, a deadline
+  of at most 60 s, waiting on ``clock``.
+* ``make_chain(api, clock)``: a :class:`~resilience.Fallback` from ``MODEL`` to
+  ``FALLBACK_MODEL`` to a static message, that never falls back on a 4xx.
+
+Each check runs the learner's builder against a fresh simulated API and virtual clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..clock import VirtualClock
+from ..models import FALLBACK_MODEL, MODEL
+from . import exercise
+
+if TYPE_CHECKING:
+    from ..fakeapi import Scenario
+
+__all__ = ["CHECKS", "check_make_ask", "check_make_chain"]
+
+
+class _OnlyFor:
+    """A scenario that applies to one model's requests only."""
+
+    def __init__(self, model: str, scenario: Any) -> None:
+        self.model, self.scenario = model, scenario
+
+    def decide(self, exchange: Any, rng: random.Random) -> Any:
+        return self.scenario.decide(exchange, rng) if exchange.model == self.model else None
+
+
+def _fake() -> Any:
+    from ..fakeapi import FakeClaude
+
+    return FakeClaude(clock=VirtualClock(), seed=0)
+
+
+@exercise("12.1", "one retry layer")
+def check_make_ask(solution: Callable[..., Any]) -> None:
+    """Recovers from two 529s with 3 attempts and no SDK retries; gives up after at most 4
+    attempts with the original error; never retries a 400; respects a deadline."""
+    import anthropic
+
+    from ..fakeapi import error
+    from ..fakeapi.responses import DEFAULT_TEXT
+
+    with _fake() as api:
+        api.respond("overloaded_error", "overloaded_error", "ok")
+        got = solution(api, api.clock)("Hello")
+        assert got == DEFAULT_TEXT, (
+            f"after two 529s and a success, ask('Hello') returned {got!r}; expected the "
+            f"answer's text, {DEFAULT_TEXT!r} (message.content[0].text).")
+        counts = [call.retry_count for call in api.calls]
+        assert counts == [0, 0, 0], (
+            f"the SDK's retry counts were {counts}: the SDK retried too. Build the client "
+            "with api.client(max_retries=0), so resilience.retry is the only layer.")
+        assert api.clock.now() > 0, (
+            "no virtual time passed between attempts: pass clock=clock to retry(...), so "
+            "it waits on the virtual clock (and jitters its waits).")
+    with _fake() as api:
+        api.respond(*["overloaded_error"] * 10)
+        try:
+            solution(api, api.clock)("Hello")
+        except anthropic.OverloadedError:
+            pass
+        except Exception as e:
+            raise AssertionError(
+                f"when every attempt gets a 529, let the original OverloadedError out; you "
+                f"raised {type(e).__name__}.") from None
+        else:
+            raise AssertionError("every attempt got a 529, yet ask() returned: re-raise.")
+        assert 2 <= len(api.calls) <= 4, (
+            f"with nothing but 529s, {len(api.calls)} attempts reached the API; expected "
+            "2 to 4 (attempts=4 at most, and do retry).")
+    with _fake() as api:
+        api.respond("invalid_request_error", "ok")
+        try:
+            solution(api, api.clock)("Hello")
+        except anthropic.BadRequestError:
+            pass
+        else:
+            raise AssertionError("a 400 must surface as BadRequestError, not be answered.")
+        assert len(api.calls) == 1, (
+            f"a 400 was sent {len(api.calls)} times; it is not retryable: send it once.")
+    with _fake() as api:
+        api.respond(error("rate_limit_error", retry_after=120), "ok")
+        try:
+            solution(api, api.clock)("Hello")
+        except anthropic.RateLimitError:
+            pass
+        else:
+            raise AssertionError(
+                "a 429 asked for a 120 s wait and you waited it out: set a deadline of at "
+                "most 60 s (retry(deadline=...)) so no request waits that long.")
+        assert api.clock.now() <= 60.0, f"the call took {api.clock.now():.0f} s; at most 60."
+
+
+@exercise("12.2", "a fallback chain")
+def check_make_chain(solution: Callable[..., Any]) -> None:
+    """Main model first; the smaller model when it is down; a static message when both
+    are; a 400 or a 401 raises instead of falling back."""
+    import anthropic
+
+    from ..fakeapi import Outage
+    from ..fakeapi.responses import DEFAULT_TEXT
+
+    cases: list[tuple[str, list[Scenario], int]] = [
+        ("nothing is down", [], 0),
+             ("the main model is down", [_OnlyFor(MODEL, Outage(0.0, 1e9))], 1),
+             ("every model is down", [Outage(0.0, 1e9)], 2)]
+    for what, scenarios, index in cases:
+        with _fake() as api:
+            api.scenario(*scenarios)
+            served = solution(api, api.clock).call("Hello")
+        got = getattr(served, "index", None)
+        assert got == index, (
+            f"when {what}, step {got} answered; expected step {index} "
+            f"(0 {MODEL}, 1 {FALLBACK_MODEL}, 2 the static message). Return a Fallback.")
+        value = served.value
+        assert isinstance(value, str) and value, (
+            f"when {what}, the answer was {value!r}; return text (a non-empty string).")
+        if index < 2:
+            assert value == DEFAULT_TEXT, (
+                f"when {what}, a model step returned {value!r}; return "
+                "message.content[0].text.")
+    for name, kind in [("invalid_request_error", anthropic.BadRequestError),
+                       ("authentication_error", anthropic.AuthenticationError)]:
+        with _fake() as api:
+            api.respond(name)
+            try:
+                served = solution(api, api.clock).call("Hello")
+            except kind:
+                continue
+            raise AssertionError(
+                f"a {kind.__name__} was answered by step {getattr(served, 'step', served)!r}: "
+                "a 4xx is your bug, so it must raise, not fall back.")
+
+
+CHECKS = {"make_ask": check_make_ask, "make_chain": check_make_chain}

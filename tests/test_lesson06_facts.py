@@ -1,0 +1,156 @@
+"""Every factual claim lesson 06 ("Backoff and jitter") makes, computed from the package.
+
+The lesson prints these numbers under strict nbval; these tests pin what its prose *says*
+about them, so neither can drift from the package unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from resilience import backoff
+from resilience.lab import brooker2015, brooker2015_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = {c["id"]: c for c in json.loads((ROOT / "data" / "published_claims.json")
+                                         .read_text())["claims"]}
+SEED = 0
+STRATEGIES = {"exponential": backoff.exponential(), "full_jitter": backoff.full_jitter(),
+              "equal_jitter": backoff.equal_jitter(),
+              "decorrelated_jitter": backoff.decorrelated_jitter(),
+              "sdk_default": backoff.sdk_default()}
+
+
+def busiest(times: list[float]) -> int:
+    return max(Counter(int(t * 10) for t in times).values())
+
+
+def fifth_attempt_times(strategy: backoff.Backoff, clients: int = 1000) -> list[float]:
+    times = []
+    for i in range(clients):
+        waits = strategy.delays(random.Random(SEED + i))
+        times.append(sum(next(waits) for _ in range(4)))
+    return times
+
+
+# -- one formula per strategy -------------------------------------------------------------
+
+def test_exponential_waits_are_exact_powers_of_two_for_every_client() -> None:
+    for seed in range(20):
+        waits = backoff.exponential().delays(random.Random(seed))
+        assert [next(waits) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+
+
+def test_full_jitter_reaches_down_to_zero_and_sdk_jitter_only_shortens_to_75_percent() -> None:
+    full, sdk = backoff.full_jitter(), backoff.sdk_default()
+    assert full.next_delay(3, 0.5, 0.0) == 0.0
+    for n in range(10):
+        x = min(0.5 * 2**n, 8.0)
+        assert sdk.next_delay(n, 0.5, 0.0) == x and sdk.next_delay(n, 0.5, 1.0) == 0.75 * x
+    assert sdk.next_delay(4, 0.5, 0.0) == sdk.next_delay(9, 0.5, 0.0) == 8.0  # capped from 5
+
+
+# -- what jitter does to a crowd --------------------------------------------------------
+
+def test_without_jitter_all_1000_clients_arrive_in_one_100_ms_window() -> None:
+    bursts = {name: busiest(fifth_attempt_times(s)) for name, s in STRATEGIES.items()}
+    assert bursts["exponential"] == 1000
+    assert bursts["full_jitter"] < 100                       # "a few dozen"
+    assert bursts["full_jitter"] < bursts["sdk_default"] < bursts["exponential"]
+
+
+# -- the guide's formula ----------------------------------------------------------------
+
+def guide_linear(attempt: int, u: float, base: float = 1.0, cap: float = 60.0) -> float:
+    return min(base * (2 * attempt) + u, cap)
+
+
+def guide_exponential(attempt: int, u: float, base: float = 1.0, cap: float = 60.0) -> float:
+    return min(base * 2**attempt + u, cap)
+
+
+def test_the_guides_additive_jitter_never_spreads_the_crowd_wider_than_one_second() -> None:
+    rng = random.Random(7)
+    fixed = backoff.full_jitter(base=1.0, cap=60.0)
+    full_bursts = []
+    for attempt in range(5):
+        linear = [guide_linear(attempt, rng.random()) for _ in range(1000)]
+        expo = [guide_exponential(attempt, rng.random()) for _ in range(1000)]
+        full = [fixed.next_delay(attempt, 1.0, rng.random()) for _ in range(1000)]
+        assert max(linear) - min(linear) < 1.0 and max(expo) - min(expo) < 1.0
+        assert busiest(linear) > 100 and busiest(expo) > 100
+        full_bursts.append(busiest(full))
+    assert full_bursts == sorted(full_bursts, reverse=True)  # shrinks as the waits grow
+    assert [guide_linear(a, 0.0) for a in range(4)] == [0.0, 2.0, 4.0, 6.0]  # linear
+
+
+def test_the_guides_garbled_line_would_call_a_float() -> None:
+    base_delay = 1.0
+    with pytest.raises(TypeError, match="not callable"):
+        base_delay(2 * 1)  # type: ignore[operator]  # what the printed line does
+
+
+# -- the AWS study ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def at_100() -> dict[str, tuple[float, float]]:
+    runs = brooker2015_runs(100, ("none", "exponential", "full_jitter", "equal_jitter",
+                                  "decorrelated_jitter"), runs=100, seed=SEED)
+    return {name: (float(c.mean()), float(t.mean())) for name, (c, t) in runs.items()}
+
+
+def test_at_100_exponential_makes_over_twice_the_calls_and_takes_over_ten_times_as_long(
+        at_100: dict[str, tuple[float, float]]) -> None:
+    exp_calls, exp_time = at_100["exponential"]
+    full_calls, full_time = at_100["full_jitter"]
+    assert exp_calls > 2 * full_calls
+    assert exp_time > 10 * full_time
+
+
+def test_none_is_fastest_but_makes_the_most_calls(at_100: dict[str, tuple[float, float]]) -> None:
+    assert min(at_100, key=lambda s: at_100[s][1]) == "none"
+    assert max(at_100, key=lambda s: at_100[s][0]) == "none"
+
+
+def test_the_lessons_claims_table(at_100: dict[str, tuple[float, float]]) -> None:
+    calls = {s: c for s, (c, _) in at_100.items()}
+    time = {s: t for s, (_, t) in at_100.items()}
+    assert f"{calls['full_jitter'] / calls['exponential']:.3f}" == "0.425"
+    assert f"{1 - calls['full_jitter'] / calls['exponential']:.3f}" == "0.575"  # 57.5 % fewer
+    assert f"{calls['equal_jitter'] / calls['full_jitter']:.3f}" == "1.021"
+    assert f"{calls['decorrelated_jitter'] / calls['full_jitter']:.3f}" == "1.263"
+    assert f"{time['equal_jitter'] / time['full_jitter']:.3f}" == "1.349"
+    backoffs = ("exponential", "full_jitter", "equal_jitter", "decorrelated_jitter")
+    assert max(backoffs, key=time.__getitem__) == "exponential"
+    # ... and the same numbers are recorded in the claims file
+    claim = CLAIMS["brooker2015.full_vs_exponential_calls"]["reproduced"]
+    assert claim["full_jitter"] == round(calls["full_jitter"], 1)
+    assert claim["exponential"] == round(calls["exponential"], 1)
+
+
+def test_a_point_is_the_same_in_the_lessons_subset_and_in_the_full_sweep() -> None:
+    subset = {r.strategy: r for r in brooker2015((10, 50), runs=5, seed=SEED)
+              if r.clients == 50}
+    alone = {r.strategy: r for r in brooker2015((50,), runs=5, seed=SEED)}
+    assert subset == alone
+
+
+def test_full_jitter_saves_more_as_n_grows() -> None:
+    # The hint of exercise 06.2 asks the learner to compare N = 100 with N = 190.
+    rows = brooker2015((10, 190), runs=100, seed=SEED,
+                       strategies=("exponential", "full_jitter"))
+    calls = {(r.clients, r.strategy): r.calls for r in rows}
+    saved = {n: 1 - calls[(n, "full_jitter")] / calls[(n, "exponential")] for n in (10, 190)}
+    assert f"{saved[10]:.3f}" == "0.233" and f"{saved[190]:.3f}" == "0.656"  # 0.575 at 100
+
+
+def test_the_cli_default_is_the_full_sweep() -> None:
+    from resilience.__main__ import _parser
+
+    args = _parser().parse_args(["brooker2015", "--seed", "0"])
+    assert args.clients == tuple(range(10, 200, 10)) and args.runs == 100

@@ -1,0 +1,139 @@
+"""Every factual claim lesson 12 ("Putting it together") makes, checked by running it.
+
+The lesson's simulation is its own code: these tests run the lesson's code cells (not the
+plot or the exercises) once, against the installed SDK and the simulated API, and pin the
+numbers its prose states. A few SDK facts it builds on are checked on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from resilience import MODEL
+from resilience.fakeapi import FAKE_API_KEY, FakeClaude
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "notebooks" / "src" / "12_putting_it_together.py"
+sys.path.insert(0, str(ROOT / "scripts"))
+from build_notebooks import parse  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
+    namespace: dict[str, Any] = {}
+    for cell in parse(SOURCE.read_text()):
+        code = cell.source
+        if cell.cell_type != "code" or "plt.show()" in code or "NotImplementedError" in code:
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(code, str(SOURCE), "exec"), namespace)
+    namespace["logged"] = list(namespace["records"])  # other tests log more later
+    return namespace
+
+
+# -- SDK facts the lesson builds on -----------------------------------------------------
+
+def test_the_sdk_retries_twice_by_default() -> None:
+    assert anthropic.DEFAULT_MAX_RETRIES == 2
+
+
+def test_stacking_the_guides_loop_on_the_sdk_makes_15_attempts(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.respond(*["overloaded_error"] * 20)
+        (handle,) = lesson["naive_handler"](api, clock)
+        result, latency = lesson["simulate"](clock, handle, [0.0])[0]
+    assert isinstance(result, anthropic.OverloadedError)
+    assert [c.retry_count for c in api.calls] == [0, 1, 2] * 5  # 3 SDK attempts x 5
+    assert f"{latency:.1f}" == "19.7"  # "about 20 s for a request that fails anyway"
+
+
+def test_a_400_is_sent_once_and_raised_not_served(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        chain, breakers, _ = lesson["resilient"](api, clock)
+        api.respond("invalid_request_error")
+        tried: list[str] = []
+        with pytest.raises(anthropic.BadRequestError):
+            chain.call(tried)
+    assert tried == [MODEL] and len(api.calls) == 1
+    assert breakers[MODEL].state == "closed"
+
+
+# -- the run ----------------------------------------------------------------------------
+
+def test_who_answered(lesson: dict[str, Any]) -> None:
+    assert lesson["served"](lesson["good"]) == Counter(main=258, small=41, static=1)
+    assert lesson["served"](lesson["naive"]) == Counter(main=279, OverloadedError=21)
+
+
+def test_attempts(lesson: dict[str, Any]) -> None:
+    attempts = Counter(v.attempts for v, _ in lesson["good"])
+    assert attempts == Counter({1: 268, 2: 28, 3: 3, 4: 1})
+    budget = lesson["budget"]
+    assert (budget.granted, budget.denied) == (35, 2)
+    assert (len(lesson["good_calls"]), len(lesson["naive_calls"])) == (337, 794)
+
+
+def test_no_request_made_more_than_three_attempts_per_model(lesson: dict[str, Any]) -> None:
+    # Re-run the resilient client, keeping the models each request tried.
+    namespace = lesson
+    tried_by_request: list[list[str]] = []
+
+    def make(api: Any, clock: Any) -> Any:
+        chain, breakers, budget = namespace["resilient"](api, clock)
+
+        def handle(i: int) -> Any:
+            tried: list[str] = []
+            chain.call(tried)
+            tried_by_request.append(tried)
+
+        return handle, breakers, budget
+
+    namespace["run"](make)
+    assert max(max(Counter(t).values(), default=0) for t in tried_by_request) == 3
+
+
+def test_latency(lesson: dict[str, Any]) -> None:
+    pct = lesson["percentile"]
+    good = [latency for _, latency in lesson["good"]]
+    naive = [latency for _, latency in lesson["naive"]]
+    assert [f"{pct(good, 50):.3f}", f"{pct(good, 99):.3f}"] == ["0.000", "5.000"]
+    assert [f"{pct(naive, 50):.3f}", f"{pct(naive, 99):.3f}"] == ["0.000", "20.774"]
+    assert max(good) < 10.0 and max(naive) > 20.0
+
+
+def test_the_main_breaker_opens_in_the_outage_and_closes_after_it(
+        lesson: dict[str, Any]) -> None:
+    history = [(round(t, 3), state) for t, state in lesson["breakers"][MODEL].history]
+    assert history[:2] == [(0.0, "closed"), (101.289, "open")]
+    trials = [t for t, state in history if state == "half_open"]
+    assert trials == [112.0, 122.0, 132.0, 142.0]  # one every 10 s
+    assert history[-1] == (142.0, "closed")  # the first trial after t = 140 succeeds
+
+
+def test_the_logs_hold_request_ids_and_never_the_key(lesson: dict[str, Any]) -> None:
+    records = lesson["logged"]
+    assert len(records) == 385
+    assert not any(FAKE_API_KEY in r for r in records)
+    assert records[0] == f"INFO    t=  0.000 {MODEL} answered, request-id req_fake_000001"
+    assert all("request-id" in r for r in records if "attempt" in r)
+    assert any("connection (retryable), request-id None" in r for r in records)
+
+
+def test_the_naive_client_multiplies_its_load_during_the_outage(
+        lesson: dict[str, Any]) -> None:
+    def peak(calls: Any) -> float:
+        return max(lesson["per_second"](calls)[1])
+
+    assert peak(lesson["naive_calls"]) > 5 * peak(lesson["good_calls"])
+    assert peak(lesson["good_calls"]) <= 2.0

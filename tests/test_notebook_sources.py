@@ -1,0 +1,59 @@
+"""The stored notebooks match their sources in notebooks/src and keep the course's rules."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from build_notebooks import parse  # noqa: E402
+
+SOURCES = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+
+
+def test_there_is_a_course() -> None:
+    assert len(SOURCES) >= 13
+    assert SOURCES[0].stem.startswith("00_")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_notebook_matches_its_source(source: Path) -> None:
+    notebook = ROOT / "notebooks" / f"{source.stem}.ipynb"
+    assert notebook.exists(), f"run: python scripts/build_notebooks.py {source.stem[:2]}"
+    stored = nbformat.read(notebook, as_version=4)
+    expected = parse(source.read_text())
+    assert [(c.cell_type, c.source) for c in stored.cells] == [
+        (c.cell_type, c.source) for c in expected], (
+        f"{notebook.name} is stale: run python scripts/build_notebooks.py {source.stem[:2]}")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_lesson_follows_the_template(source: Path) -> None:
+    nb = json.loads((ROOT / "notebooks" / f"{source.stem}.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert markdown.startswith("# "), "a title first"
+    assert "In this lesson you will" in markdown
+    assert "Recap" in markdown
+    assert markdown.count("Exercise") >= 2
+    assert "Hint" in markdown
+    assert all(c["execution_count"] is not None for c in code if "".join(c["source"]).strip())
+    if not source.stem.startswith("12_"):
+        nxt = f"{int(source.stem[:2]) + 1:02d}_"
+        assert re.search(rf"\]\({nxt}\w+\.ipynb\)", markdown), "a link to the next lesson"
+    images = sum(1 for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
+    assert images >= 1, "at least one plot"
+    for cell in code:
+        text = "".join(cell["source"])
+        assert "time.sleep(" not in text, "use the virtual clock"
+        for out in cell.get("outputs", []):
+            assert out.get("name") != "stderr", f"stderr output in: {text[:60]}"
+            if out.get("output_type") == "error":
+                assert "raises-exception" in cell["metadata"].get("tags", []), text[:60]
