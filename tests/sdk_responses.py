@@ -8,6 +8,7 @@ answers every request, and ``max_retries=0`` keeps the SDK from retrying.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -35,15 +36,7 @@ def sdk_error(status: int, body: object = None, headers: dict[str, str] | None =
         all_headers.update(headers or {})
         return httpx2.Response(status, headers=all_headers, content=content)
 
-    client = anthropic.Anthropic(
-        api_key="test-key-not-real", max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    try:
-        client.messages.create(model=MODEL, max_tokens=16,
-                               messages=[{"role": "user", "content": "hi"}])
-    except Exception as e:
-        return e
-    raise AssertionError(f"status {status} did not raise")
+    return _raised(handler)
 
 
 def sdk_connection_error(exc: Exception) -> BaseException:
@@ -52,6 +45,11 @@ def sdk_connection_error(exc: Exception) -> BaseException:
     def handler(request: httpx2.Request) -> httpx2.Response:
         raise exc
 
+    return _raised(handler)
+
+
+def _raised(handler: Callable[[httpx2.Request], httpx2.Response]) -> BaseException:
+    """Send one request through the SDK (no retries) to ``handler``; return what it raised."""
     client = anthropic.Anthropic(
         api_key="test-key-not-real", max_retries=0,
         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
@@ -60,4 +58,4 @@ def sdk_connection_error(exc: Exception) -> BaseException:
                                messages=[{"role": "user", "content": "hi"}])
     except Exception as e:
         return e
-    raise AssertionError("did not raise")
+    raise AssertionError("the request did not raise")
