@@ -17,7 +17,7 @@ import httpx2
 import pytest
 import respx
 
-from resilience import MODEL, VirtualClock, classify
+from resilience import FALLBACK_MODEL, MODEL, VirtualClock, classify
 from resilience.catalogue import ERRORS, ErrorSpec
 from resilience.fakeapi import (
     FAKE_API_KEY,
@@ -157,6 +157,18 @@ def test_calls_record_time_status_retry_count_and_request_id() -> None:
     assert str(api.calls[1]).startswith(f"t={api.calls[1].time:.3f}s retry 1 -> 529")
 
 
+def test_calls_record_the_model_each_request_asked_for() -> None:
+    with FakeClaude() as api:
+        api.respond("overloaded_error")
+        ask(api.client())
+        reply = api.client().messages.create(model=FALLBACK_MODEL, max_tokens=8, messages=HI)
+        api.handle(httpx2.Request("POST", "https://api.anthropic.com/v1/messages",
+                                  json={"max_tokens": 8, "messages": HI}))  # no model
+    assert [(c.model, c.status) for c in api.calls] == [
+        (MODEL, 529), (MODEL, 200), (FALLBACK_MODEL, 200), (None, 200)]
+    assert reply.model == FALLBACK_MODEL  # echoed, as the API does
+
+
 def test_the_model_is_the_projects_current_model() -> None:
     assert FakeClaude().model == MODEL == FakeClaude.model
 
@@ -195,6 +207,20 @@ def test_error_builds_the_retry_headers() -> None:
                                    "x-should-retry": "false"}
     with pytest.raises(ValueError, match="catalogue"):
         error("no_such_error")
+
+
+def test_error_can_say_its_own_message_in_the_catalogues_body() -> None:
+    spec = ERRORS["rate_limit_error"]
+    with FakeClaude() as api:
+        api.respond(error("rate_limit_error", message="Slow down."), "rate_limit_error")
+        client = api.client(max_retries=0)
+        told, stock = raised(client), raised(client)
+    assert isinstance(told, anthropic.RateLimitError)
+    assert isinstance(stock, anthropic.RateLimitError)
+    assert told.body == {**spec.body("req_fake_000001"),
+                         "error": {"type": "rate_limit_error", "message": "Slow down."}}
+    assert stock.body == spec.body("req_fake_000002")  # the catalogue's example by default
+    assert told.response.headers["retry-after"] == spec.headers["retry-after"]
 
 
 # Custom responses and exceptions, for full control.

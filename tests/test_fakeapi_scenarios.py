@@ -1,4 +1,5 @@
-"""Scenarios on the virtual clock: failure rates, outages, a rate-limited server, latency."""
+"""Scenarios on the virtual clock: failure rates, outages, a rate-limited server, latency,
+scenarios for one model."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from resilience import MODEL, VirtualClock, classify
-from resilience.fakeapi import FailureRates, FakeClaude, Outage, RateLimited, Slow
+from resilience import FALLBACK_MODEL, MODEL, VirtualClock, classify
+from resilience.fakeapi import (
+    FailureRates,
+    FakeClaude,
+    ForModel,
+    Outage,
+    RateLimited,
+    Scenario,
+    Slow,
+)
 from resilience.fakeapi.responses import VIRTUAL_EPOCH, rfc3339
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -231,3 +240,101 @@ def test_scenarios_compose_in_order() -> None:
         api.scenario(Slow(seconds=1.0), Outage(start=0.5, end=2.5))
         client = api.client(max_retries=0)
         assert [send(client) for _ in range(3)] == [529, 529, 200]  # the outage sees t=1,2,3
+
+
+# Scenarios for one model.
+
+
+def send_to(client: anthropic.Anthropic, model: str) -> int:
+    """One request for ``model``; its final status (0 for no answer)."""
+    try:
+        client.messages.create(model=model, max_tokens=16, messages=HI)
+    except anthropic.APIStatusError as e:
+        return e.status_code
+    return 200
+
+
+def test_for_model_fails_only_the_named_models_requests() -> None:
+    clock = VirtualClock()
+    with FakeClaude(clock=clock) as api:
+        api.scenario(ForModel(MODEL, Outage(start=10, end=20)))
+        client = api.client(max_retries=0)
+        seen = []
+        for t in (0, 10, 15, 20):
+            clock.advance(t - clock.now())
+            seen.append((send_to(client, MODEL), send_to(client, FALLBACK_MODEL)))
+    assert seen == [(200, 200), (529, 200), (529, 200), (200, 200)]
+    assert [(c.model, c.status) for c in api.calls[2:4]] == [(MODEL, 529),
+                                                             (FALLBACK_MODEL, 200)]
+
+
+def test_for_model_runs_its_scenarios_in_order_and_the_first_outcome_wins() -> None:
+    clock = VirtualClock()
+    with FakeClaude(clock=clock) as api:
+        api.scenario(ForModel(MODEL, Slow(1.0), Outage(start=0.5, end=2.5, error="api_error"),
+                              FailureRates({"overloaded_error": 1.0})))
+        client = api.client(max_retries=0)
+        got = [send_to(client, MODEL) for _ in range(3)] + [send_to(client, FALLBACK_MODEL)]
+    assert got == [500, 500, 529, 200]  # Slow moves the clock first; the outage beats rates
+    assert clock.now() == 3.0  # the other model's request was not slowed
+
+
+def test_for_model_composes_with_other_scenarios() -> None:
+    with FakeClaude() as api:
+        api.scenario(ForModel(MODEL, Outage(0, math.inf)),
+                     ForModel(FALLBACK_MODEL, Outage(0, math.inf, error="api_error")),
+                     FailureRates({"rate_limit_error": 1.0}))
+        client = api.client(max_retries=0)
+        assert [send_to(client, MODEL), send_to(client, FALLBACK_MODEL),
+                send_to(client, "claude-other")] == [529, 500, 429]
+
+
+def test_for_model_leaves_other_models_draws_alone() -> None:
+    def statuses(*scenarios: Scenario) -> list[int]:
+        with FakeClaude(seed=3) as api:
+            api.scenario(*scenarios)
+            client = api.client(max_retries=0)
+            return [send_to(client, model) for model in [MODEL, FALLBACK_MODEL] * 50]
+
+    rates = FailureRates({"overloaded_error": 0.5})
+    only_main = statuses(ForModel(MODEL, rates))
+    assert set(only_main[1::2]) == {200}
+    assert only_main[::2] == statuses(rates)[:50]  # the same draws, one per main request
+
+
+def test_for_model_is_a_scenario_with_a_readable_repr() -> None:
+    scenario: Scenario = ForModel(MODEL, Outage(100, 140))
+    assert repr(scenario) == (f"ForModel({MODEL!r}, "
+                              "Outage(start=100, end=140, error='overloaded_error'))")
+    assert not hasattr(scenario, "__dict__")  # slotted
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (("", Outage(0, 1)), "model"),
+    ((None, Outage(0, 1)), "model"),
+    ((MODEL,), "scenarios"),
+    ((MODEL, Outage(0, 1), "overloaded_error"), "scenarios"),
+])
+def test_for_model_refuses_bad_arguments(args: tuple[object, ...], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ForModel(*args)  # type: ignore[arg-type]
+
+
+# The rate limiter's message.
+
+
+@pytest.mark.parametrize(("rpm", "limit"), [(6, "6"), (50, "50"), (0.5, "0.5")])
+def test_a_rate_limiters_429_names_its_own_limit(rpm: float, limit: str) -> None:
+    with FakeClaude() as api:
+        api.scenario(RateLimited(requests_per_minute=rpm, burst=1))
+        client = api.client(max_retries=0)
+        assert send(client) == 200
+        with pytest.raises(anthropic.RateLimitError) as info:
+            client.messages.create(model=MODEL, max_tokens=8, messages=HI)
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert body["error"] == {
+        "type": "rate_limit_error",
+        "message": "This request would exceed the rate limit for your organization of "
+                   f"{limit} requests per minute."}
+    assert set(body) == {"type", "error", "request_id"}

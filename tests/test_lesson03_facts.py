@@ -33,6 +33,10 @@ def test_a_429_carries_retry_after_and_the_ratelimit_headers_and_no_x_ratelimit(
             create(client, api.model)
     e = info.value
     assert (e.status_code, e.type) == (429, "rate_limit_error")
+    assert isinstance(e.body, dict)
+    assert e.body["error"]["message"] == (  # "names the limit you went over"
+        "This request would exceed the rate limit for your organization of "
+        "6 requests per minute.")
     assert e.response.headers["retry-after"] == "10"  # one request per 10 s
     assert e.response.headers[PREFIX + "reset"] == "2026-01-01T00:00:20Z"
     headers = raws[-1].headers  # type: ignore[attr-defined]

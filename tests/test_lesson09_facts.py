@@ -1,108 +1,94 @@
-"""Every factual claim lesson 09 ("Fallbacks and graceful degradation") makes, computed
-from the package and the installed SDK (through the simulated API).
+"""Every factual claim lesson 09 ("Fallbacks and graceful degradation") makes, checked by
+running it.
 
-The lesson prints these numbers under strict nbval; these tests pin what its prose *says*
-about them. The helpers repeat the lesson's own code.
+The lesson's chain and its bad day are its own code: these tests run the lesson's code
+cells (not the plot or the exercises) once, with :func:`lesson_code.run_lesson`, against
+the installed SDK and the simulated API, and pin what its prose says about the numbers
+they print. A few facts the lesson builds on are checked on their own.
 """
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from typing import Any
 
 import anthropic
 import pytest
+from lesson_code import run_lesson
 
 from resilience import (
     FALLBACK_MODEL,
     MODEL,
     CircuitBreaker,
     CircuitOpenError,
-    Fallback,
     VirtualClock,
     classify,
     may_fall_back,
 )
-from resilience.fakeapi import FailureRates, FakeClaude, Outage
-
-SEED = 0
-QUESTIONS = [f"Question {i} about your order" for i in range(10)]
-CACHE = {q: f"(saved answer to {q!r})" for q in QUESTIONS[:3]}
-STATIC = "Sorry, answers are slow right now. Please try again in a few minutes."
-DOWN = [Outage(0, float("inf"))]
+from resilience.fakeapi import FakeClaude, ForModel
 
 
-class CacheMiss(Exception):
-    pass
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
+    return run_lesson("09_fallbacks")
 
 
-def ask(client: Any, model: str, prompt: str) -> str:
-    reply = client.messages.create(model=model, max_tokens=256,
-                                   messages=[{"role": "user", "content": prompt}])
-    return f"{reply.model}: {reply.content[0].text}"
-
-
-def from_cache(prompt: str) -> str:
-    if prompt not in CACHE:
-        raise CacheMiss(prompt)
-    return CACHE[prompt]
-
-
-def falls_back(e: BaseException) -> bool:
-    return may_fall_back(e) or isinstance(e, CacheMiss)
-
-
-def build_chain(client: Any, main: Any = None) -> Fallback[str]:
-    main = main or (lambda prompt: ask(client, MODEL, prompt))
-    return Fallback([("main", main),
-                     ("smaller", lambda prompt: ask(client, FALLBACK_MODEL, prompt)),
-                     ("cache", from_cache),
-                     ("static", lambda prompt: STATIC)], should_fall_back=falls_back)
-
-
-class PerModel:
-    def __init__(self, by_model: dict[str, list[Any]]) -> None:
-        self.by_model, self.log = by_model, []  # type: ignore[var-annotated]
-
-    def decide(self, exchange: Any, rng: random.Random) -> Any:
-        self.log.append((exchange.arrived, exchange.model))
-        for scenario in self.by_model.get(exchange.model, []):
-            if (outcome := scenario.decide(exchange, rng)) is not None:
-                return outcome
-        return None
-
-
-def serve(prompt: str, down: dict[str, list[Any]]) -> tuple[Any, int]:
-    with FakeClaude(seed=SEED) as api:
-        api.scenario(PerModel(down))
-        served = build_chain(api.client(max_retries=0)).call(prompt)
+def served_in(lesson: dict[str, Any], scenarios: list[Any], prompt: str) -> tuple[Any, int]:
+    """What the lesson's chain serves with ``scenarios`` added, and the calls it made."""
+    with FakeClaude(seed=0) as api:
+        api.scenario(*scenarios)
+        served = lesson["build_chain"](api.client(max_retries=0)).call(prompt)
     return served, len(api.calls)
 
 
-# -- the chain, step by step ------------------------------------------------------------
+def share(steps: list[str], *served_by: str) -> str:
+    """The share of requests served by these steps, as the lesson prints it."""
+    return f"{sum(steps.count(step) for step in served_by) / len(steps):.1%}"
 
-def test_the_fake_echoes_the_requested_model() -> None:
-    with FakeClaude(seed=SEED) as api:
+
+# -- the steps and the chain ------------------------------------------------------------
+
+def test_the_fake_echoes_the_requested_model_and_for_model_breaks_only_one(
+        lesson: dict[str, Any]) -> None:
+    with FakeClaude(seed=0) as api:
+        api.scenario(ForModel(MODEL, lesson["DOWN"]))
         client = api.client(max_retries=0)
-        assert ask(client, FALLBACK_MODEL, "Hi").startswith(f"{FALLBACK_MODEL}: ")
-        assert ask(client, MODEL, "Hi").startswith(f"{MODEL}: ")
+        assert lesson["ask"](client, FALLBACK_MODEL, "Hi").startswith(f"{FALLBACK_MODEL}: ")
+        with pytest.raises(anthropic.OverloadedError):
+            lesson["ask"](client, MODEL, "Hi")
+    assert [(call.model, call.status) for call in api.calls] == [
+        (FALLBACK_MODEL, 200), (MODEL, 529)]
 
 
-@pytest.mark.parametrize(("down", "prompt", "step", "calls"), [
-    ({}, QUESTIONS[0], "main", 1), ({}, QUESTIONS[9], "main", 1),
-    ({MODEL: DOWN}, QUESTIONS[0], "smaller", 2), ({MODEL: DOWN}, QUESTIONS[9], "smaller", 2),
-    ({MODEL: DOWN, FALLBACK_MODEL: DOWN}, QUESTIONS[0], "cache", 2),
-    ({MODEL: DOWN, FALLBACK_MODEL: DOWN}, QUESTIONS[9], "static", 2),
-])
-def test_each_situation_goes_one_step_further(down: dict[str, list[Any]], prompt: str,
-                                              step: str, calls: int) -> None:
-    served, made = serve(prompt, down)
-    assert (served.step, made) == (step, calls)
+def test_a_cache_miss_falls_back_and_other_bugs_do_not(lesson: dict[str, Any]) -> None:
+    cache_miss = lesson["CacheMiss"]("x")
+    assert not may_fall_back(cache_miss) and lesson["falls_back"](cache_miss)
+    assert not lesson["falls_back"](KeyError("a bug"))
+    with pytest.raises(lesson["CacheMiss"]):
+        lesson["from_cache"](lesson["QUESTIONS"][9])
 
 
-def test_served_names_the_step_and_the_failures_before_it() -> None:
-    served, _ = serve(QUESTIONS[9], {MODEL: DOWN})
+def test_transient_failures_and_an_open_circuit_may_fall_back() -> None:
+    for status in (429, 500, 502, 503, 504, 529):
+        assert classify(status).retryable
+    assert may_fall_back(CircuitOpenError("claude", "open", 5.0))
+
+
+def test_each_situation_goes_one_step_further(lesson: dict[str, Any]) -> None:
+    questions = lesson["QUESTIONS"]
+    rows = {(name, prompt in lesson["CACHE"]): served_in(lesson, scenarios, prompt)
+            for name, scenarios in lesson["situations"].items()
+            for prompt in (questions[0], questions[9])}
+    # max_retries=0: one call per model step
+    assert {row: (served.step, calls) for row, (served, calls) in rows.items()} == {
+        ("healthy", True): ("main", 1), ("healthy", False): ("main", 1),
+        ("main down", True): ("smaller", 2), ("main down", False): ("smaller", 2),
+        ("both down", True): ("cache", 2), ("both down", False): ("static", 2)}
+
+
+def test_served_names_the_step_and_the_failures_before_it(lesson: dict[str, Any]) -> None:
+    served, _ = served_in(lesson, [ForModel(MODEL, lesson["DOWN"])], lesson["QUESTIONS"][9])
     assert (served.step, served.index, served.degraded) == ("smaller", 1, True)
     [(step, verdict)] = served.failures
     assert (step, str(verdict)) == ("main", "overloaded 529 (retryable)")
@@ -116,39 +102,25 @@ def test_served_names_the_step_and_the_failures_before_it() -> None:
     ("authentication_error", anthropic.AuthenticationError, 401),
     ("permission_error", anthropic.PermissionDeniedError, 403),
 ])
-def test_400_401_403_surface_after_one_call(error: str, cls: type[Exception],
-                                            status: int) -> None:
-    with FakeClaude(seed=SEED) as api:
+def test_400_401_403_surface_after_one_call(lesson: dict[str, Any], error: str,
+                                            cls: type[Exception], status: int) -> None:
+    with FakeClaude(seed=0) as api:
         api.respond(error)
         with pytest.raises(cls) as caught:
-            build_chain(api.client(max_retries=0)).call(QUESTIONS[9])
+            lesson["build_chain"](api.client(max_retries=0)).call(lesson["QUESTIONS"][9])
     assert caught.value.status_code == status  # type: ignore[attr-defined]
     assert len(api.calls) == 1
     assert may_fall_back(caught.value) is False
 
 
-def test_transient_failures_and_an_open_circuit_may_fall_back() -> None:
-    for status in (429, 500, 502, 503, 504, 529):
-        assert classify(status).retryable
-    assert may_fall_back(CircuitOpenError("claude", "open", 5.0))
-    assert not may_fall_back(CacheMiss("x")) and falls_back(CacheMiss("x"))
-    assert not may_fall_back(KeyError("a bug"))
-
-
-def test_a_catch_all_turns_a_401_and_a_404_into_the_apology() -> None:
-    def catch_all(client: Any, prompt: str) -> str:
-        try:
-            return ask(client, MODEL, prompt)
-        except Exception:
-            return STATIC
-
+def test_a_catch_all_turns_a_401_and_a_404_into_the_apology(lesson: dict[str, Any]) -> None:
     for error, status in (("authentication_error", 401), ("not_found_error", 404)):
-        with FakeClaude(seed=SEED) as api:
+        with FakeClaude(seed=0) as api:
             api.respond(error)
-            assert catch_all(api.client(max_retries=0), "Hi") == STATIC
+            assert lesson["catch_all"](api.client(max_retries=0), "Hi") == lesson["STATIC"]
             api.respond(error)
             with pytest.raises(anthropic.APIStatusError) as caught:
-                ask(api.client(max_retries=0), MODEL, "Hi")
+                lesson["ask"](api.client(max_retries=0), MODEL, "Hi")
         assert caught.value.status_code == status
         assert not classify(caught.value).retryable          # "no retry fixes either"
     assert classify(401).advice.startswith("Check the API key")
@@ -157,72 +129,64 @@ def test_a_catch_all_turns_a_401_and_a_404_into_the_apology() -> None:
 
 # -- 200 requests on a bad day --------------------------------------------------------------
 
-def bad_day(guard: bool = False, requests: int = 200) -> tuple[list[str], list[Any], Any]:
-    clock, picks = VirtualClock(), random.Random(SEED)
-    scenario = PerModel({
-        MODEL: [Outage(60, 140), FailureRates({"overloaded_error": 0.03, "api_error": 0.01,
-                                               "rate_limit_error": 0.01})],
-        FALLBACK_MODEL: [FailureRates({"overloaded_error": 0.1})]})
-    breaker = CircuitBreaker(5, 20.0, clock=clock) if guard else None
-    with FakeClaude(clock=clock, seed=SEED) as api:
-        api.scenario(scenario)
-        client = api.client(max_retries=0)
-
-        def main(prompt: str) -> str:
-            return ask(client, MODEL, prompt)
-
-        chain = build_chain(client, breaker(main) if breaker is not None else main)
-        steps = []
-        for _ in range(requests):
-            steps.append(chain.call(picks.choice(QUESTIONS)).step)
-            clock.advance(1.0)
-    return steps, scenario.log, breaker
-
-
-@pytest.fixture(scope="module")
-def days() -> dict[bool, tuple[list[str], list[Any], Any]]:
-    return {False: bad_day(), True: bad_day(guard=True)}
+def test_the_bad_day_is_what_the_prose_describes(lesson: dict[str, Any]) -> None:
+    main, smaller = lesson["BAD_DAY"]
+    assert isinstance(main, ForModel) and isinstance(smaller, ForModel)
+    assert (main.model, smaller.model) == (MODEL, FALLBACK_MODEL)
+    outage, main_rates = main.scenarios
+    assert (outage.start, outage.end) == (60, 140)
+    assert sum(main_rates.rates.values()) == pytest.approx(0.05)
+    assert set(main_rates.rates) == {"overloaded_error", "api_error", "rate_limit_error"}
+    [smaller_rates] = smaller.scenarios
+    assert dict(smaller_rates.rates) == {"overloaded_error": 0.1}
+    calls = lesson["calls"]
+    assert len(lesson["steps"]) == 200
+    assert [call.time for call in calls if call.model == MODEL][:3] == [0.0, 1.0, 2.0]
 
 
 def test_the_chain_answers_where_the_main_model_alone_answers_about_half(
-        days: dict[bool, tuple[list[str], list[Any], Any]]) -> None:
-    steps, _, _ = days[False]
+        lesson: dict[str, Any]) -> None:
+    steps = lesson["steps"]
     assert Counter(steps) == {"main": 115, "smaller": 76, "cache": 3, "static": 6}
-    share = {step: count / len(steps) for step, count in Counter(steps).items()}
-    assert f"{share['main']:.1%}" == "57.5%"
-    assert f"{share['main'] + share['smaller']:.1%}" == "95.5%"
-    assert (f"{share['cache']:.1%}", f"{share['static']:.1%}") == ("1.5%", "3.0%")
+    assert share(steps, "main") == "57.5%"                    # the recap's numbers
+    assert share(steps, "main", "smaller") == "95.5%"
+    assert (share(steps, "cache"), share(steps, "static")) == ("1.5%", "3.0%")
     during = steps[60:140]
-    assert during.count("main") == 0
-    assert during.count("smaller") >= 70                  # "almost everything"
+    assert during.count("main") == 0                          # "drops to zero"
+    assert during.count("smaller") >= 70                      # "almost everything"
+    assert during.count("cache") + during.count("static") <= 10   # "the few"
 
 
-def test_a_breaker_on_the_main_step_skips_it_during_the_outage(
-        days: dict[bool, tuple[list[str], list[Any], Any]]) -> None:
-    def hits(log: list[Any]) -> int:
-        return sum(model == MODEL and 60 <= t < 140 for t, model in log)
+def test_a_breaker_on_the_main_step_skips_it_during_the_outage(lesson: dict[str, Any]) -> None:
+    def hits(calls: list[Any]) -> int:
+        return sum(call.model == MODEL and 60 <= call.time < 140 for call in calls)
 
-    assert hits(days[False][1]) == 80
-    assert hits(days[True][1]) == 8
-    guarded, _, breaker = days[True]
+    assert (hits(lesson["calls"]), hits(lesson["guarded_calls"])) == (80, 8)
+    guarded, breaker = lesson["guarded"], lesson["breaker"]
+    assert (breaker.failure_threshold, breaker.recovery_timeout) == (5, 20.0)
     assert Counter(guarded) == {"main": 111, "smaller": 80, "static": 6, "cache": 3}
-    assert breaker.history[1] == (64.0, "open")
-    assert breaker.history[-1] == (144.0, "closed")       # soon after the outage ends
-    assert [s for _, s in breaker.history].count("half_open") == 4   # a trial every 20 s
+    steps = lesson["steps"]                                   # "availability barely changes"
+    assert abs(guarded.count("main") + guarded.count("smaller")
+               - steps.count("main") - steps.count("smaller")) <= 2
+    assert breaker.history[1] == (64.0, "open")               # open for most of the outage
+    assert breaker.history[-1] == (144.0, "closed")           # soon after the outage ends
+    trials = [t for t, state in breaker.history if state == "half_open"]
+    assert trials == [84.0, 104.0, 124.0, 144.0]              # a trial every 20 s
 
 
-def test_an_open_circuit_falls_through_to_the_next_step() -> None:
+def test_an_open_circuit_falls_through_to_the_next_step(lesson: dict[str, Any]) -> None:
     clock = VirtualClock()
     breaker = CircuitBreaker(1, 20.0, clock=clock)
-    with FakeClaude(clock=clock, seed=SEED) as api:
-        api.scenario(PerModel({MODEL: DOWN}))
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.scenario(ForModel(MODEL, lesson["DOWN"]))
         client = api.client(max_retries=0)
-        chain = build_chain(client, breaker(lambda prompt: ask(client, MODEL, prompt)))
-        chain.call(QUESTIONS[9])
-        served = chain.call(QUESTIONS[9])
+        chain = lesson["build_chain"](
+            client, breaker(lambda prompt: lesson["ask"](client, MODEL, prompt)))
+        chain.call(lesson["QUESTIONS"][9])
+        served = chain.call(lesson["QUESTIONS"][9])
     assert served.step == "smaller"
     assert [(step, v.category) for step, v in served.failures] == [("main", "circuit_open")]
-    assert len(api.calls) == 3                            # main, smaller, smaller
+    assert [call.model for call in api.calls] == [MODEL, FALLBACK_MODEL, FALLBACK_MODEL]
 
 
 # -- exercise hints ---------------------------------------------------------------------------

@@ -73,8 +73,8 @@ except anthropic.RateLimitError as e:
         print(f"  {name}: {e.response.headers[name]}")
 
 # %% [markdown]
-# (The message text is the simulated API's stock example; the real API names your own
-# limit there.) What each header means:
+# The message names the limit you went over: the scenario's 6 requests per minute. The
+# real API names your organization's own limit there. What each header means:
 #
 # | header | meaning |
 # |---|---|

@@ -33,7 +33,7 @@ from resilience import (
     may_fall_back,
 )
 from resilience.exercises.lesson09 import check_model_chain, check_remembering
-from resilience.fakeapi import FailureRates, FakeClaude, Outage
+from resilience.fakeapi import FailureRates, FakeClaude, ForModel, Outage
 from resilience.plots import FIGSIZE, course_style
 
 clock = VirtualClock()
@@ -95,36 +95,37 @@ def build_chain(client, main=None):
 
 # %% [markdown]
 # To break one model and not the other, you need a scenario that looks at the model each
-# request asks for. A `FakeClaude` scenario is any object with `decide(exchange, rng)`:
-# return an outcome to fail the request, or None to let it pass. `PerModel` runs a list of
-# scenarios per model id, and logs `(time, model)` of every request so you can count them.
+# request asks for. A `FakeClaude` scenario is any object with a `decide(exchange, rng)`
+# method: return an outcome to fail the request, or None to let it pass. The package has
+# one for this: `ForModel(model, *scenarios)` runs its scenarios only on requests that ask
+# for `model`, and lets every other request pass. Its `decide` is a few lines; read it in
+# `resilience/fakeapi/scenarios.py`.
+#
+# `DOWN` is an outage that never ends. On its own it fails every request; inside
+# `ForModel`, only that model's. Try a request for each model:
 
 # %%
-class PerModel:
-    def __init__(self, by_model):
-        self.by_model, self.log = by_model, []
-
-    def decide(self, exchange, rng):
-        self.log.append((exchange.arrived, exchange.model))
-        for scenario in self.by_model.get(exchange.model, []):
-            if (outcome := scenario.decide(exchange, rng)) is not None:
-                return outcome
-        return None
+DOWN = Outage(0, float("inf"))
+with FakeClaude(clock=clock, seed=SEED) as api:
+    api.scenario(ForModel(MODEL, DOWN))
+    client = api.client(max_retries=0)
+    for model in (MODEL, FALLBACK_MODEL):
+        try:
+            print(ask(client, model, "Hi"))
+        except anthropic.APIStatusError as e:
+            print(f"{model}: {type(e).__name__} {e.status_code}")
 
 # %% [markdown]
 # Now try the chain in three situations, with a question that is in the cache and one
-# that is not. `DOWN` is an outage that never ends. Look at the `step` column: each pair
-# of rows goes one step further down the chain, and `calls` counts the requests that
-# reached the API.
+# that is not. Look at the `step` column: each pair of rows goes one step further down the
+# chain, and `calls` counts the requests that reached the API.
 
 # %%
-DOWN = [Outage(0, float("inf"))]
-situations = {"healthy": {}, "main down": {MODEL: DOWN},
-              "both down": {MODEL: DOWN, FALLBACK_MODEL: DOWN}}
-for name, down in situations.items():
+situations = {"healthy": [], "main down": [ForModel(MODEL, DOWN)], "both down": [DOWN]}
+for name, scenarios in situations.items():
     for prompt in (QUESTIONS[0], QUESTIONS[9]):
         with FakeClaude(clock=clock, seed=SEED) as api:
-            api.scenario(PerModel(down))
+            api.scenario(*scenarios)
             served = build_chain(api.client(max_retries=0)).call(prompt)
         cached = "cached" if prompt in CACHE else "new"
         print(f"{name:9} {cached:6} step={served.step:7} calls={len(api.calls)}  "
@@ -140,7 +141,7 @@ for name, down in situations.items():
 
 # %%
 with FakeClaude(clock=clock, seed=SEED) as api:
-    api.scenario(PerModel({MODEL: DOWN}))
+    api.scenario(ForModel(MODEL, DOWN))
     served = build_chain(api.client(max_retries=0)).call(QUESTIONS[9])
 print(f"step={served.step!r} index={served.index} degraded={served.degraded}")
 for step, verdict in served.failures:
@@ -199,21 +200,21 @@ for error, status in (("authentication_error", 401), ("not_found_error", 404)):
 # questions at random. The main model fails 5 % of calls (529s, 500s and 429s), and is down
 # from t = 60 s to t = 140 s. The smaller model, taking the extra load, fails 10 % of its
 # calls. `bad_day` sends every request through the chain and records the step that served
-# it. Pass `guard=True` to put a circuit breaker on the main step (later in this lesson).
+# it; it also returns `api.calls`, every request that reached the API. Pass `guard=True`
+# to put a circuit breaker on the main step (later in this lesson).
 
 # %%
-def bad_day_scenario():
-    return PerModel({
-        MODEL: [Outage(60, 140), FailureRates({"overloaded_error": 0.03, "api_error": 0.01,
-                                               "rate_limit_error": 0.01})],
-        FALLBACK_MODEL: [FailureRates({"overloaded_error": 0.1})]})
+BAD_DAY = [ForModel(MODEL, Outage(60, 140),
+                    FailureRates({"overloaded_error": 0.03, "api_error": 0.01,
+                                  "rate_limit_error": 0.01})),
+           ForModel(FALLBACK_MODEL, FailureRates({"overloaded_error": 0.1}))]
 
 # %%
 def bad_day(guard=False, requests=200):
-    clock, scenario, picks = VirtualClock(), bad_day_scenario(), random.Random(SEED)
+    clock, picks = VirtualClock(), random.Random(SEED)
     breaker = CircuitBreaker(5, 20.0, clock=clock) if guard else None
     with FakeClaude(clock=clock, seed=SEED) as api:
-        api.scenario(scenario)
+        api.scenario(*BAD_DAY)
         client = api.client(max_retries=0)
 
         def main(prompt):
@@ -224,7 +225,7 @@ def bad_day(guard=False, requests=200):
         for _ in range(requests):
             steps.append(chain.call(picks.choice(QUESTIONS)).step)
             clock.advance(1.0)
-    return steps, scenario.log, breaker
+    return steps, api.calls, breaker
 
 # %% [markdown]
 # Every request got a reply of some kind. Without the chain, a request succeeds only
@@ -232,7 +233,7 @@ def bad_day(guard=False, requests=200):
 # had with the main model alone (the main call is the same either way: it comes first).
 
 # %%
-steps, log, _ = bad_day()
+steps, calls, _ = bad_day()
 served_by = Counter(steps)
 print({step: served_by[step] for step in ("main", "smaller", "cache", "static")})
 share = {step: count / len(steps) for step, count in served_by.items()}
@@ -270,12 +271,13 @@ plt.show()
 # `may_fall_back` lets it fall through to the smaller model.
 #
 # Count the requests that reached the main model while it was down, with and without
-# the breaker (5 failures in a row, 20 s recovery timeout).
+# the breaker (5 failures in a row, 20 s recovery timeout). Each of `api.calls` records
+# the `model` the request asked for and the `time` it arrived.
 
 # %%
-guarded, guarded_log, breaker = bad_day(guard=True)
-for name, entries in {"without a breaker": log, "with a breaker": guarded_log}.items():
-    hits = sum(model == MODEL and 60 <= t < 140 for t, model in entries)
+guarded, guarded_calls, breaker = bad_day(guard=True)
+for name, made in {"without a breaker": calls, "with a breaker": guarded_calls}.items():
+    hits = sum(call.model == MODEL and 60 <= call.time < 140 for call in made)
     print(f"{name:18}: {hits:2d} calls to the main model during its outage")
 print("served:", dict(Counter(guarded)))
 

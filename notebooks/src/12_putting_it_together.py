@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget, backoff, retry
 from resilience.clock import VirtualClock
 from resilience.exercises.lesson12 import check_make_ask, check_make_chain
-from resilience.fakeapi import FAKE_API_KEY, FailureRates, FakeClaude, Outage
+from resilience.fakeapi import FAKE_API_KEY, FailureRates, FakeClaude, ForModel, Outage
 from resilience.lab import EventQueue
 from resilience.plots import FIGSIZE, course_style
 
@@ -43,21 +43,13 @@ Answer = namedtuple("Answer", "step attempts")
 # Every request can fail at random: 5 % overloaded (529), 3 % rate limited (429, with
 # `retry-after: 5`), 2 % internal errors (500), 1 % connection errors. On top of that the
 # main model is overloaded for 40 s, from t = 100 s to t = 140 s, while the
-# smaller model still answers: the case a smaller-model fallback is for. `OnlyFor` limits a
-# scenario to one model; any object with a `decide` method is a scenario (see
-# `resilience/fakeapi/scenarios.py`).
+# smaller model still answers: the case a smaller-model fallback is for. `ForModel` (from
+# lesson 09) limits a scenario to one model's requests; any object with a `decide` method
+# is a scenario (see `resilience/fakeapi/scenarios.py`).
 
 # %%
-class OnlyFor:
-    def __init__(self, model, scenario):
-        self.model, self.scenario = model, scenario
-
-    def decide(self, exchange, rng):
-        return self.scenario.decide(exchange, rng) if exchange.model == self.model else None
-
-
 def add_trouble(api):
-    api.scenario(OnlyFor(MODEL, Outage(start=100.0, end=140.0)),
+    api.scenario(ForModel(MODEL, Outage(start=100.0, end=140.0)),
                  FailureRates({"overloaded_error": 0.05, "rate_limit_error": 0.03,
                                "api_error": 0.02, "connection_error": 0.01}))
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import random
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,20 +22,6 @@ __all__ = ["CHECKS", "check_model_chain", "check_remembering"]
 
 _PROMPT = "Where is my order?"
 _STATIC = "Sorry, please try again in a few minutes."
-
-
-class _Down:
-    """A scenario: every request for one of ``models`` gets a 529; logs requested models."""
-
-    def __init__(self, models: Sequence[str]) -> None:
-        self.models = set(models)
-        self.asked: list[str] = []
-
-    def decide(self, exchange: Any, rng: random.Random) -> Any:
-        from ..fakeapi import error
-
-        self.asked.append(exchange.model)
-        return error("overloaded_error") if exchange.model in self.models else None
 
 
 def _ask(client: Any, model: str, prompt: str) -> str:
@@ -90,12 +76,11 @@ def check_remembering(solution: Callable[..., Any]) -> None:
 
 
 def _case(solution: Callable[..., Any], models: Sequence[str],
-          down: Sequence[str]) -> tuple[Any, list[str], Any]:
-    from ..fakeapi import FakeClaude
+          down: Sequence[str]) -> tuple[Any, list[str | None], Any]:
+    from ..fakeapi import FakeClaude, ForModel, Outage
 
-    scenario = _Down(down)
     with FakeClaude(clock=VirtualClock(), seed=9) as api:
-        api.scenario(scenario)
+        api.scenario(*(ForModel(model, Outage(0.0, math.inf)) for model in down))  # 529s
         chain = solution(api.client(max_retries=0), list(models), _STATIC)
         assert isinstance(chain, Fallback), (
             f"model_chain(...) returned {chain!r}; expected a resilience.Fallback.")
@@ -103,7 +88,7 @@ def _case(solution: Callable[..., Any], models: Sequence[str],
         assert names == [*models, "static"], (
             f"the chain's steps are named {names}; expected {[*models, 'static']}.")
         served = chain.call(_PROMPT)
-    return served, scenario.asked, chain
+    return served, [call.model for call in api.calls], chain
 
 
 @exercise("09.2", "a chain over any list of models")

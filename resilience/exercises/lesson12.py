@@ -11,7 +11,6 @@ Each check runs the learner's builder against a fresh simulated API and virtual 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +22,6 @@ if TYPE_CHECKING:
     from ..fakeapi import Scenario
 
 __all__ = ["CHECKS", "check_make_ask", "check_make_chain"]
-
-
-class _OnlyFor:
-    """A scenario that applies to one model's requests only."""
-
-    def __init__(self, model: str, scenario: Any) -> None:
-        self.model, self.scenario = model, scenario
-
-    def decide(self, exchange: Any, rng: random.Random) -> Any:
-        return self.scenario.decide(exchange, rng) if exchange.model == self.model else None
 
 
 def _fake() -> Any:
@@ -107,13 +96,13 @@ def check_make_chain(solution: Callable[..., Any]) -> None:
     are; a 400 or a 401 raises instead of falling back."""
     import anthropic
 
-    from ..fakeapi import Outage
+    from ..fakeapi import ForModel, Outage
     from ..fakeapi.responses import DEFAULT_TEXT
 
     cases: list[tuple[str, list[Scenario], int]] = [
         ("nothing is down", [], 0),
-             ("the main model is down", [_OnlyFor(MODEL, Outage(0.0, 1e9))], 1),
-             ("every model is down", [Outage(0.0, 1e9)], 2)]
+        ("the main model is down", [ForModel(MODEL, Outage(0.0, 1e9))], 1),
+        ("every model is down", [Outage(0.0, 1e9)], 2)]
     for what, scenarios, index in cases:
         with _fake() as api:
             api.scenario(*scenarios)

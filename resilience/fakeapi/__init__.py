@@ -27,7 +27,7 @@ fails for the wrong reason. :mod:`resilience.fakeapi.bridge` explains and fixes 
 and a request no route matches raises :class:`UnmatchedRequestError` at once, unretried.
 
 Modules: :mod:`~resilience.fakeapi.server` (``FakeClaude``), :mod:`~.outcomes` (what one
-request gets), :mod:`~.scenarios` (failure rates, outages, rate limits, latency),
+request gets), :mod:`~.scenarios` (failure rates, outages, rate limits, latency, per model),
 :mod:`~.responses` (the API's exact shapes), :mod:`~.bridge` (SDK <-> respx),
 :mod:`~.sdktime` (the SDK's sleeps on the virtual clock), :mod:`~.live` (real calls, opt-in).
 """
@@ -36,7 +36,7 @@ from .bridge import FAKE_API_KEY, UnmatchedRequestError, async_sdk_client_for, s
 from .live import LiveModeNotEnabled, is_live, live_client
 from .outcomes import Outcome, connection_error, error, ok, outcome, stream_error, timeout
 from .responses import VIRTUAL_EPOCH
-from .scenarios import FailureRates, Outage, RateLimited, Scenario, Slow
+from .scenarios import FailureRates, ForModel, Outage, RateLimited, Scenario, Slow
 from .sdktime import sdk_on_clock
 from .server import Call, FakeClaude
 
@@ -46,6 +46,7 @@ __all__ = [
     "Call",
     "FailureRates",
     "FakeClaude",
+    "ForModel",
     "LiveModeNotEnabled",
     "Outage",
     "Outcome",

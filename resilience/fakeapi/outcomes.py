@@ -18,7 +18,7 @@ Any ``httpx.Response``, ``httpx2.Response``, exception or respx-style side effec
 function of an ``httpx.Request`` returning an ``httpx.Response``) is an outcome too, for
 full control. Every outcome takes extra ``headers``; :func:`error` has shortcuts for the
 headers that steer the SDK's retries (``retry-after``, ``retry-after-ms``,
-``x-should-retry``).
+``x-should-retry``), and can replace the catalogue's example ``error.message``.
 """
 
 from __future__ import annotations
@@ -82,10 +82,16 @@ class Exchange:
         return self.body.get("stream") is True
 
     @property
-    def model(self) -> str:
-        """The requested model id (echoed in the reply, as the API does)."""
+    def requested_model(self) -> str | None:
+        """The body's ``model`` field, or None when it has none (or not a string)."""
         model = self.body.get("model")
-        return model if isinstance(model, str) else "unknown-model"
+        return model if isinstance(model, str) else None
+
+    @property
+    def model(self) -> str:
+        """The model id to echo in the reply, as the API does (``"unknown-model"`` if none)."""
+        model = self.requested_model
+        return "unknown-model" if model is None else model
 
     @property
     def read_timeout(self) -> float | None:
@@ -154,10 +160,12 @@ class Failure(Outcome):
 
     Attributes:
         name: a key of :data:`resilience.catalogue.ERRORS`.
+        message: the body's ``error.message`` (None: the catalogue's example message).
     """
 
     name: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    message: str | None = None
 
     def __post_init__(self) -> None:
         _check_error_name(self.name)
@@ -167,7 +175,10 @@ class Failure(Outcome):
         return self.name
 
     def answer(self, exchange: Exchange) -> httpx2.Response:
-        return responses.error_response(ERRORS[self.name], exchange.request_id)
+        spec = ERRORS[self.name]
+        if self.message is not None:
+            spec = replace(spec, message=self.message)
+        return responses.error_response(spec, exchange.request_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,11 +296,12 @@ def ok(text: str = responses.DEFAULT_TEXT, *, chunks: int = 3,
 
 
 def error(name: str, *, retry_after: float | None = None, retry_after_ms: float | None = None,
-          should_retry: bool | None = None, headers: Mapping[str, str] | None = None) -> Failure:
+          should_retry: bool | None = None, headers: Mapping[str, str] | None = None,
+          message: str | None = None) -> Failure:
     """A catalogue error, with the headers that steer the SDK's retries.
 
-    The catalogue's own example headers come first (a ``rate_limit_error`` carries
-    ``retry-after: 5`` like the real API); the arguments here override them.
+    The catalogue's own example headers and message come first (a ``rate_limit_error``
+    carries ``retry-after: 5`` like the real API); the arguments here override them.
 
     Args:
         name: a key of :data:`resilience.catalogue.ERRORS`, e.g. ``"rate_limit_error"``,
@@ -298,6 +310,8 @@ def error(name: str, *, retry_after: float | None = None, retry_after_ms: float 
         retry_after_ms: the ``retry-after-ms`` header, in milliseconds (the SDK prefers it).
         should_retry: the ``x-should-retry`` header (``true``/``false`` override the SDK).
         headers: any other headers.
+        message: the body's ``error.message``, instead of the catalogue's example (the rest
+            of the body keeps the catalogue's shape).
 
     Returns:
         The outcome. Example: ``api.respond(error("rate_limit_error", retry_after=3), "ok")``.
@@ -309,7 +323,7 @@ def error(name: str, *, retry_after: float | None = None, retry_after_ms: float 
         extra["retry-after-ms"] = _number(retry_after_ms)
     if should_retry is not None:
         extra["x-should-retry"] = "true" if should_retry else "false"
-    return Failure(name, MappingProxyType(extra))
+    return Failure(name, MappingProxyType(extra), message)
 
 
 def _number(value: float) -> str:

@@ -12,6 +12,7 @@ the order given::
 scenario           behaviour
 =================  ============================================================
 FailureRates       each request fails with a given probability per outcome
+ForModel           other scenarios, applied only to the requests for one model
 Outage             every request fails between two virtual times
 RateLimited        a token bucket: 429 with an accurate ``retry-after`` when empty;
                    ``anthropic-ratelimit-requests-*`` headers on every answer
@@ -19,6 +20,9 @@ Slow               each answer takes ``seconds``; past the read timeout, it time
 =================  ============================================================
 
 Randomness comes from the ``random.Random`` the fake passes in, seeded from its ``seed``.
+
+Any object with a ``decide(exchange, rng)`` method is a scenario (:class:`Scenario`): these
+classes are examples as much as tools.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Protocol
 from . import responses
 from .outcomes import Exchange, Outcome, Timeout, error, outcome
 
-__all__ = ["FailureRates", "Outage", "RateLimited", "Scenario", "Slow"]
+__all__ = ["FailureRates", "ForModel", "Outage", "RateLimited", "Scenario", "Slow"]
 
 _EPSILON = 1e-9
 
@@ -77,6 +81,55 @@ class FailureRates:
         return f"FailureRates({dict(self.rates)!r})"
 
 
+class ForModel:
+    """Scenarios that apply only to the requests for one model; other requests pass.
+
+    The simulated API answers any model id, so a fallback to a smaller model needs one
+    model broken and the other healthy::
+
+        api.scenario(ForModel(MODEL, Outage(100, 140)))  # MODEL down; FALLBACK_MODEL fine
+
+    For a request that asks for ``model`` the scenarios decide in order, and the first
+    outcome that is not None wins (as in :meth:`FakeClaude.scenario`); any other request
+    passes untouched, so its scenarios draw nothing from ``rng``.
+
+    Args:
+        model: the model id, as the request's ``model`` field names it.
+        *scenarios: at least one scenario (anything with a ``decide`` method).
+
+    Raises:
+        ValueError: for an empty or non-string ``model``, no scenarios, or a scenario
+            without a ``decide`` method.
+    """
+
+    __slots__ = ("model", "scenarios")
+
+    def __init__(self, model: str, *scenarios: Scenario) -> None:
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model must be a non-empty model id, got {model!r}")
+        if not scenarios:
+            raise ValueError("scenarios: give at least one scenario to apply to the model")
+        for scenario in scenarios:
+            if not callable(getattr(scenario, "decide", None)):
+                raise ValueError(f"scenarios: {scenario!r} is not a scenario "
+                                 "(it has no decide method)")
+        self.model = model
+        self.scenarios: tuple[Scenario, ...] = scenarios
+
+    def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
+        """The first outcome of the scenarios for a request for ``model``; else None."""
+        if exchange.requested_model != self.model:
+            return None
+        for scenario in self.scenarios:
+            decided = scenario.decide(exchange, rng)
+            if decided is not None:
+                return decided
+        return None
+
+    def __repr__(self) -> str:
+        return f"ForModel({', '.join(map(repr, (self.model, *self.scenarios)))})"
+
+
 @dataclass(frozen=True, slots=True)
 class Outage:
     """Every request fails with ``error`` from virtual time ``start`` until ``end``.
@@ -108,8 +161,9 @@ class RateLimited:
     The bucket holds ``burst`` tokens (default: a minute's worth) and refills continuously
     at ``requests_per_minute / 60`` tokens a second. Each request takes one token. With
     none left the answer is a 429 ``rate_limit_error`` whose ``retry-after`` is the whole
-    number of seconds until a token is back (never too early). Every answer, success or
-    429, carries the API's pacing headers:
+    number of seconds until a token is back (never too early), and whose ``error.message``
+    names the limit (:attr:`message`). Every answer, success or 429, carries the API's
+    pacing headers:
 
     * ``anthropic-ratelimit-requests-limit``: ``requests_per_minute``;
     * ``anthropic-ratelimit-requests-remaining``: whole tokens left;
@@ -150,7 +204,13 @@ class RateLimited:
             return None
         exchange.headers.update(self._headers(now))
         wait = math.ceil((1 - _EPSILON - self._tokens) / self.rate)  # the same tolerance
-        return error("rate_limit_error", retry_after=max(1, wait))
+        return error("rate_limit_error", retry_after=max(1, wait), message=self.message)
+
+    @property
+    def message(self) -> str:
+        """The 429's ``error.message``: it names this limit, as the real API names yours."""
+        return ("This request would exceed the rate limit for your organization of "
+                f"{self.requests_per_minute:g} requests per minute.")
 
     def _refill(self, now: float) -> None:
         if self._filled_at is not None:

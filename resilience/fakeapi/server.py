@@ -71,6 +71,8 @@ class Call:
         method: the HTTP method.
         path: the URL path, e.g. ``/v1/messages``.
         stream: whether the request asked for a stream.
+        model: the model the request asked for (its body's ``model``), or None when the
+            body named none.
     """
 
     number: int
@@ -82,6 +84,7 @@ class Call:
     method: str = "POST"
     path: str = _MESSAGES_PATH
     stream: bool = False
+    model: str | None = None
 
     def __str__(self) -> str:
         status = "no answer" if self.status is None else str(self.status)
@@ -174,7 +177,8 @@ class FakeClaude:
             self._script.extend(queued)
 
     def scenario(self, *scenarios: Scenario) -> None:
-        """Add scenarios (``FailureRates``, ``Outage``, ``RateLimited``, ``Slow``), in order."""
+        """Add scenarios (``FailureRates``, ``ForModel``, ``Outage``, ``RateLimited``, ``Slow``,
+        or any object with a ``decide`` method), in order."""
         with self._lock:
             self._scenarios.extend(scenarios)
 
@@ -230,7 +234,8 @@ class FakeClaude:
             request = exchange.request
             call = Call(exchange.number, exchange.arrived, attempt.status,
                         _retry_count(request), exchange.request_id, attempt.label,
-                        request.method, request.url.path, exchange.stream)
+                        request.method, request.url.path, exchange.stream,
+                        exchange.requested_model)
             with self._lock:
                 self.calls[exchange.number - 1] = call
 
