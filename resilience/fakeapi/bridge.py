@@ -65,7 +65,7 @@ __all__ = [
 API_URL = "https://api.anthropic.com"
 """The base URL the simulated clients use (set explicitly: ``ANTHROPIC_BASE_URL`` is ignored)."""
 
-FAKE_API_KEY = "sk-ant-fake-key-for-the-simulated-api-not-a-real-key"
+FAKE_API_KEY = "fake-key-for-the-simulated-api-not-a-real-key"
 """The key simulated clients send: explicit, so the SDK never reads a real one from the
 environment."""
 
