@@ -1,18 +1,22 @@
 """Every factual claim lesson 05 ("What the SDK already does") makes, checked against the
 installed SDK through the simulated API.
+
+Where a fact comes from the lesson's own code (the waits it measured over 100 seeds, its
+table of catalogue errors, and its three ways of stacking retries) the tests run that code
+(``tests/lesson_code.py``), not a copy of it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 from anthropic import _constants
+from lesson_code import run_lesson
 
 from resilience import ERRORS, VirtualClock, backoff, classify, retry
 from resilience.exercises.lesson05 import STATUSES, check_ask, sdk_attempts
@@ -24,6 +28,12 @@ MESSAGES = [{"role": "user", "content": "Hi"}]
 
 def create(client: anthropic.Anthropic, model: str) -> Any:
     return client.messages.create(model=model, max_tokens=64, messages=MESSAGES)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
+    return run_lesson("05_what_the_sdk_does")
 
 
 def test_the_constants() -> None:
@@ -40,16 +50,9 @@ def test_three_attempts_with_retry_counts_0_1_2() -> None:
         ("0.000", 0, 529), ("0.394", 1, 529), ("1.205", 2, 200)]
 
 
-def sdk_waits(seed: int) -> tuple[float, float]:
-    with FakeClaude(clock=VirtualClock(), seed=seed) as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        create(api.client(), api.model)
-    t = [c.time for c in api.calls]
-    return t[1] - t[0], t[2] - t[1]
-
-
-def test_the_schedule_over_100_seeds_is_sdk_default_exactly() -> None:
-    waits = [sdk_waits(seed) for seed in range(100)]
+def test_the_schedule_over_100_seeds_is_sdk_default_exactly(lesson: dict[str, Any]) -> None:
+    waits = lesson["waits"]                   # the lesson's sdk_waits over seeds 0-99
+    assert len(waits) == 100
     assert all(0.375 <= a <= 0.5 and 0.75 <= b <= 1.0 for a, b in waits)
     first, second = [w[0] for w in waits], [w[1] for w in waits]
     assert (f"{min(first):.3f}", f"{max(first):.3f}") == ("0.378", "0.498")
@@ -60,16 +63,9 @@ def test_the_schedule_over_100_seeds_is_sdk_default_exactly() -> None:
         assert b == pytest.approx(next(delays), abs=1e-12)
 
 
-def catalogue_attempts(name: str) -> tuple[int, float, anthropic.APIStatusError]:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.respond(name, name, name)
-        with pytest.raises(anthropic.APIStatusError) as info:
-            create(api.client(), api.model)
-    return len(api.calls), api.clock.now(), info.value
-
-
-def test_which_catalogue_errors_the_sdk_retries() -> None:
-    table = {name: catalogue_attempts(name) for name in ERRORS}
+def test_which_catalogue_errors_the_sdk_retries(lesson: dict[str, Any]) -> None:
+    table = {name: lesson["sdk_attempts"](name) for name in ERRORS}
+    assert all(row is not None for row in table.values())   # every one ends in an error
     retried = {name for name, (attempts, _, _) in table.items() if attempts == 3}
     assert all(attempts in (1, 3) for attempts, _, _ in table.values())
     assert retried == {name for name, spec in ERRORS.items()
@@ -128,39 +124,11 @@ def test_max_retries_on_the_client_and_with_options_but_not_on_create() -> None:
         assert len(api.calls) == 7
 
 
-def guide_style(fn: Callable[[], Any], clock: VirtualClock, rng: random.Random,
-                attempts: int = 5) -> Any:
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except anthropic.APIStatusError:
-            if attempt == attempts - 1:
-                raise
-            clock.sleep(2**attempt + rng.random())
-    return None  # pragma: no cover
-
-
-def attempts_per_call(build: Callable[[FakeClaude], Callable[[], Any]]) -> tuple[int, float]:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Outage(start=0, end=3600))
-        call = build(api)
-        with pytest.raises(anthropic.OverloadedError):
-            call()
-    return len(api.calls), api.clock.now()
-
-
-def test_stacked_layers_multiply_to_15_and_one_layer_does_not() -> None:
-    def send(client: anthropic.Anthropic, model: str) -> Callable[[], Any]:
-        return lambda: create(client, model)
-
-    stacked = attempts_per_call(lambda api: lambda: guide_style(
-        send(api.client(), api.model), api.clock, random.Random(0)))
-    ours = attempts_per_call(lambda api: retry(attempts=5, clock=api.clock,
-                                               rng=random.Random(0))(
-        send(api.client(max_retries=0), api.model)))
-    alone = attempts_per_call(lambda api: send(api.client(), api.model))
-    assert [(n, f"{t:.1f}") for n, t in (stacked, ours, alone)] == [
-        (15, "23.8"), (5, "3.1"), (3, "1.2")]
+def test_stacked_layers_multiply_to_15_and_one_layer_does_not(lesson: dict[str, Any]) -> None:
+    counts = {name: (n, f"{t:.1f}") for name, (n, t) in lesson["counts"].items()}
+    assert counts == {"guide loop (5) x SDK (3)": (15, "23.8"),
+                      "resilience.retry (5),\nmax_retries=0": (5, "3.1"),
+                      "SDK alone (3)": (3, "1.2")}
 
 
 def test_both_single_layer_answers_pass_exercise_05_2(capsys: pytest.CaptureFixture[str]

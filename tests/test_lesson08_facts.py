@@ -2,101 +2,43 @@
 the installed SDK (through the simulated API).
 
 The lesson prints these numbers under strict nbval; these tests pin what its prose *says*
-about them. ``NaiveBreaker`` and ``StandIn`` repeat the lesson's own code (a re-creation of
-a guide's breaker, and a fast stand-in that raises copies of real SDK errors).
+about them. They run the lesson's own code (``tests/lesson_code.py``): its ``traffic``, its
+re-creation of a guide's breaker (``NaiveBreaker``), its fast ``StandIn`` for the API and
+the simulations built on them, so a change to the lesson is a change to what is tested.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import random
 from collections import Counter
-from contextlib import suppress
 from typing import Any
 
 import anthropic
 import pytest
+from lesson_code import run_lesson
 
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
-from resilience.fakeapi import FakeClaude, Outage
+from resilience.fakeapi import FakeClaude
 
 SEED = 0
 PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
 
 
-def record(name: str) -> anthropic.APIStatusError:
-    with FakeClaude(seed=SEED) as api:
-        api.respond(name)
-        try:
-            api.client(max_retries=0).messages.create(model=api.model, max_tokens=64,
-                                                      messages=PROMPT)
-        except anthropic.APIStatusError as e:
-            return e
-    raise AssertionError("expected an error")
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
+    return run_lesson("08_circuit_breakers")
 
 
-OVERLOADED, INVALID = record("overloaded_error"), record("invalid_request_error")
-
-
-class NaiveOpen(Exception):
-    pass
-
-
-class NaiveBreaker:
-    def __init__(self, failure_threshold: int = 5, recovery_timeout: float = 30.0, *,
-                 clock: VirtualClock) -> None:
-        self.threshold, self.timeout, self.clock = failure_threshold, recovery_timeout, clock
-        self.failures, self.opened_at, self.state = 0, 0.0, "closed"
-        self.history = [(clock.now(), "closed")]
-
-    def _move(self, state: str) -> None:
-        self.state = state
-        self.history.append((self.clock.now(), state))
-        if state == "open":
-            self.opened_at = self.clock.now()
-
-    def __enter__(self) -> None:
-        if self.state == "open":
-            if self.clock.now() - self.opened_at < self.timeout:
-                raise NaiveOpen("circuit is open")
-            self._move("half_open")
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None and self.state == "half_open":
-            self.failures = 0
-            self._move("closed")
-        elif exc is not None:
-            self.failures += 1
-            if self.failures >= self.threshold and self.state != "open":
-                self._move("open")
-
-    def call(self, fn: Any, *args: Any) -> Any:
-        with self:
-            return fn(*args)
-
-
-class StandIn:
-    def __init__(self, clock: VirtualClock, error_rate: float = 0.0, down_until: float = 0.0,
-                 seed: int = SEED) -> None:
-        self.clock, self.error_rate, self.down_until = clock, error_rate, down_until
-        self.rng, self.calls = random.Random(seed), 0
-
-    def __call__(self, error: BaseException | None = None) -> str:
-        self.calls += 1
-        if error is not None:
-            raise copy.copy(error)
-        if self.clock.now() < self.down_until or self.rng.random() < self.error_rate:
-            raise copy.copy(OVERLOADED)
-        return "ok"
+def recorded(lesson: dict[str, Any], name: str) -> anthropic.APIStatusError:
+    """The SDK exception the lesson's ``record`` catches for a catalogue error ``name``."""
+    e = lesson["record"](name)
+    assert isinstance(e, anthropic.APIStatusError), f"{name}: no error recorded"
+    return e
 
 
 def opened(breaker: Any) -> int:
     return sum(state == "open" for _, state in breaker.history)
-
-
-def ours() -> CircuitBreaker:
-    return CircuitBreaker(failure_threshold=5, recovery_timeout=30.0, clock=VirtualClock())
 
 
 # -- why stop calling -------------------------------------------------------------------
@@ -114,40 +56,26 @@ def test_one_request_during_an_outage_costs_three_calls_and_over_a_second() -> N
 
 # -- the state machine on the simulated API ---------------------------------------------
 
-def traffic(breaker: CircuitBreaker | None, clock: VirtualClock,
-            seconds: int = 90) -> tuple[list[str], list[Any]]:
-    with FakeClaude(clock=clock, seed=SEED) as api:
-        api.scenario(Outage(start=20, end=65))
-        create = api.client(max_retries=0).messages.create
-        call = create if breaker is None else breaker(create)
-        seen = []
-        for _ in range(seconds):
-            try:
-                call(model=api.model, max_tokens=64, messages=PROMPT)
-                seen.append("ok")
-            except CircuitOpenError:
-                seen.append("rejected")
-            except anthropic.APIStatusError:
-                seen.append("failed")
-            clock.advance(1.0)
-    return seen, api.calls
-
-
-def test_the_breaker_opens_at_24_s_and_closes_at_the_first_trial_after_the_outage() -> None:
-    clock = VirtualClock()
-    breaker = CircuitBreaker(failure_threshold=5, recovery_timeout=10.0, clock=clock)
-    seen, calls = traffic(breaker, clock)
-    assert Counter(seen) == {"ok": 36, "failed": 9, "rejected": 45}
+def test_the_breaker_opens_at_24_s_and_closes_at_the_first_trial_after_the_outage(
+        lesson: dict[str, Any]) -> None:
+    expected = [(0.0, "closed"), (24.0, "open"),
+                (34.0, "half_open"), (34.0, "open"),
+                (44.0, "half_open"), (44.0, "open"),
+                (54.0, "half_open"), (54.0, "open"),
+                (64.0, "half_open"), (64.0, "open"),     # 1 s before the end
+                (74.0, "half_open"), (74.0, "closed")]   # 9 s after it
+    breaker, calls = lesson["breaker"], lesson["calls"]   # as the lesson ran them
+    assert (breaker.failure_threshold, breaker.recovery_timeout) == (5, 10.0)
+    assert breaker.history == expected
     assert len(calls) == 45
-    assert breaker.history == [(0.0, "closed"), (24.0, "open"),
-                               (34.0, "half_open"), (34.0, "open"),
-                               (44.0, "half_open"), (44.0, "open"),
-                               (54.0, "half_open"), (54.0, "open"),
-                               (64.0, "half_open"), (64.0, "open"),   # 1 s before the end
-                               (74.0, "half_open"), (74.0, "closed")]  # 9 s after it
-    _, without = traffic(None, VirtualClock())
-    assert sum(c.status == 529 for c in without) == 45
+    assert sum(c.status == 529 for c in lesson["without"]) == 45
     assert sum(c.status == 529 for c in calls) == 9
+    # The lesson's `seen` is reused later on: run its `traffic` again for the counts.
+    clock = VirtualClock()
+    again = CircuitBreaker(failure_threshold=5, recovery_timeout=10.0, clock=clock)
+    seen, calls = lesson["traffic"](again, clock)
+    assert Counter(seen) == {"ok": 36, "failed": 9, "rejected": 45}
+    assert len(calls) == 45 and again.history == expected
 
 
 def test_circuit_open_error_says_when_the_next_trial_is() -> None:
@@ -172,120 +100,83 @@ def test_circuit_open_error_says_when_the_next_trial_is() -> None:
 
 # -- the guide's three bugs ---------------------------------------------------------------
 
-def test_the_recorded_errors_are_real_sdk_classes() -> None:
-    assert (type(OVERLOADED).__name__, OVERLOADED.status_code) == ("OverloadedError", 529)
-    assert (type(INVALID).__name__, INVALID.status_code) == ("BadRequestError", 400)
-    assert classify(copy.copy(OVERLOADED)).retryable
+def test_the_recorded_errors_are_real_sdk_classes(lesson: dict[str, Any]) -> None:
+    overloaded, invalid = lesson["OVERLOADED"], lesson["INVALID"]
+    assert (type(overloaded).__name__, overloaded.status_code) == ("OverloadedError", 529)
+    assert (type(invalid).__name__, invalid.status_code) == ("BadRequestError", 400)
+    assert classify(copy.copy(overloaded)).retryable
 
 
-def hour(breaker: Any, error_rate: float = 0.01, seconds: int = 3600) -> Counter[str]:
-    service, seen = StandIn(breaker.clock, error_rate), Counter[str]()
-    for _ in range(seconds):
-        try:
-            seen[breaker.call(service)] += 1
-        except (CircuitOpenError, NaiveOpen):
-            seen["rejected"] += 1
-        except anthropic.APIStatusError:
-            seen["failed"] += 1
-        breaker.clock.advance(1.0)
-    return seen
-
-
-def test_bug_1_at_one_percent_errors_the_naive_breaker_opens_seven_times() -> None:
-    naive, mine = NaiveBreaker(clock=VirtualClock()), ours()
+def test_bug_1_at_one_percent_errors_the_naive_breaker_opens_seven_times(
+        lesson: dict[str, Any]) -> None:
+    hour = lesson["hour"]
+    naive, mine = lesson["NaiveBreaker"](clock=VirtualClock()), lesson["in_a_row"]()
     assert hour(naive) == {"ok": 3358, "failed": 39, "rejected": 203}
     assert opened(naive) == 7
     assert hour(mine) == {"ok": 3560, "failed": 40}
     assert opened(mine) == 0
 
 
-def bad_user(breaker: Any, seconds: int = 300) -> Counter[str]:
-    service, good = StandIn(breaker.clock), Counter[str]()
-    for t in range(seconds):
-        if 100 <= t < 110:
-            with suppress(CircuitOpenError, NaiveOpen, anthropic.APIStatusError):
-                breaker.call(service, INVALID)
-        try:
-            good[breaker.call(service)] += 1
-        except (CircuitOpenError, NaiveOpen):
-            good["rejected"] += 1
-        breaker.clock.advance(1.0)
-    return good
-
-
-def test_bug_2_five_bad_requests_open_the_naive_breaker_for_30_s() -> None:
-    naive, mine = NaiveBreaker(clock=VirtualClock()), ours()
+def test_bug_2_five_bad_requests_open_the_naive_breaker_for_30_s(
+        lesson: dict[str, Any]) -> None:
+    bad_user = lesson["bad_user"]
+    naive, mine = lesson["NaiveBreaker"](clock=VirtualClock()), lesson["in_a_row"]()
     assert bad_user(naive) == {"ok": 270, "rejected": 30}
     assert naive.history[1] == (104.0, "open")      # the fifth 400
     assert bad_user(mine) == {"ok": 300}
-    assert mine.is_failure(INVALID) is False and mine.is_failure(OVERLOADED) is True
+    assert mine.is_failure(lesson["INVALID"]) is False
+    assert mine.is_failure(lesson["OVERLOADED"]) is True
     for name in ("authentication_error", "permission_error", "not_found_error"):
-        assert mine.is_failure(record(name)) is False
+        assert mine.is_failure(recorded(lesson, name)) is False
 
 
-async def caller(breaker: Any, service: StandIn) -> None:
-    with suppress(CircuitOpenError, NaiveOpen, anthropic.APIStatusError), breaker:
-        await asyncio.sleep(0)
-        service()
-
-
-async def crowd(breaker: Any, seconds: int = 150, callers: int = 20) -> list[int]:
-    service, per_second = StandIn(breaker.clock, down_until=120.0), []
-    for _ in range(seconds):
-        before = service.calls
-        await asyncio.gather(*(caller(breaker, service) for _ in range(callers)))
-        per_second.append(service.calls - before)
-        breaker.clock.advance(1.0)
-    return per_second
-
-
-def test_bug_3_the_naive_half_open_state_lets_all_20_callers_in() -> None:
-    naive = asyncio.run(crowd(NaiveBreaker(clock=VirtualClock())))
-    mine = asyncio.run(crowd(ours()))
+def test_bug_3_the_naive_half_open_state_lets_all_20_callers_in(
+        lesson: dict[str, Any]) -> None:
+    naive, mine = lesson["bursts"]["naive"], lesson["bursts"]["resilience"]
+    assert len(naive) == len(mine) == 150
     assert sum(naive[:120]) == 80 and sum(mine[:120]) == 23
     assert [naive[t] for t in (0, 30, 60, 90, 120)] == [20] * 5
     assert [mine[t] for t in (0, 30, 60, 90, 120)] == [20, 1, 1, 1, 1]
+    assert lesson["ours"].half_open_max_calls == 1
 
 
 # -- in a row or as a rate --------------------------------------------------------------
 
-def test_the_rate_table() -> None:
-    def by_rate() -> CircuitBreaker:
-        return CircuitBreaker(failure_threshold=None, failure_rate_threshold=0.5,
-                              window_size=100, minimum_calls=20, recovery_timeout=30.0,
-                              clock=VirtualClock())
-
+def test_the_rate_table(lesson: dict[str, Any]) -> None:
+    header, *rows = lesson["lines"]     # what the lesson printed
+    assert header.split() == ["errors", "naive", "5", "in", "a", "row", "50", "%", "of", "100"]
     table = {}
-    for rate in (0.01, 0.1, 0.3, 0.5):
-        row = []
-        for b in (NaiveBreaker(clock=VirtualClock()), ours(), by_rate()):
-            rejected = hour(b, error_rate=rate)["rejected"]
-            row.append((opened(b), rejected))
-        table[rate] = row
-    assert table == {0.01: [(7, 203), (0, 0), (0, 0)],
-                     0.1: [(48, 1392), (0, 0), (0, 0)],
-                     0.3: [(85, 2465), (5, 145), (0, 0)],      # "a few times at 30 %"
-                     0.5: [(103, 2964), (51, 1472), (73, 2090)]}
+    for line in rows:
+        rate, *cells = line.split()
+        table[rate] = [tuple(int(n) for n in cell.split("/")) for cell in cells]
+    assert table == {"1%": [(7, 203), (0, 0), (0, 0)],
+                     "10%": [(48, 1392), (0, 0), (0, 0)],
+                     "30%": [(85, 2465), (5, 145), (0, 0)],      # "a few times at 30 %"
+                     "50%": [(103, 2964), (51, 1472), (73, 2090)]}
+    by_rate = lesson["by_rate"]()
+    assert (by_rate.failure_threshold, by_rate.failure_rate_threshold, by_rate.minimum_calls,
+            by_rate.recovery_timeout) == (None, 0.5, 20, 30.0)
 
 
-def test_our_defaults() -> None:
-    fresh = CircuitBreaker()
+def test_our_defaults(lesson: dict[str, Any]) -> None:
+    fresh = lesson["fresh"]
     assert (fresh.failure_threshold, fresh.recovery_timeout, fresh.half_open_max_calls,
             fresh.failure_rate_threshold) == (5, 30.0, 1, None)
 
 
 # -- exercise hints -----------------------------------------------------------------------
 
-def test_timeout_is_a_connection_error_and_529_is_a_server_error() -> None:
+def test_timeout_is_a_connection_error_and_529_is_a_server_error(
+        lesson: dict[str, Any]) -> None:
     assert issubclass(anthropic.APITimeoutError, anthropic.APIConnectionError)
     assert issubclass(anthropic.OverloadedError, anthropic.InternalServerError)
-    assert OVERLOADED.status_code > 504            # a list that stops at 504 misses it
+    assert lesson["OVERLOADED"].status_code > 504  # a list that stops at 504 misses it
 
 
 def test_the_breakers_default_is_failure_passes_exercise_08_2(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     from resilience.exercises.lesson08 import check_is_failure
 
     assert check_is_failure(lambda e: classify(e).retryable) is True   # "compare with ..."
-    assert CircuitBreaker().is_failure(OVERLOADED) is True
+    assert CircuitBreaker().is_failure(lesson["OVERLOADED"]) is True
     capsys.readouterr()

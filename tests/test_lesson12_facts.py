@@ -7,37 +7,26 @@ numbers its prose states. A few SDK facts it builds on are checked on their own.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
+from lesson_code import run_lesson
 
 from resilience import MODEL
 from resilience.fakeapi import FAKE_API_KEY, FakeClaude
 
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "notebooks" / "src" / "12_putting_it_together.py"
-sys.path.insert(0, str(ROOT / "scripts"))
-from build_notebooks import parse  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def lesson() -> dict[str, Any]:
-    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
-    namespace: dict[str, Any] = {}
-    for cell in parse(SOURCE.read_text()):
-        code = cell.source
-        if cell.cell_type != "code" or "plt.show()" in code or "NotImplementedError" in code:
-            continue
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(code, str(SOURCE), "exec"), namespace)
-    namespace["logged"] = list(namespace["records"])  # other tests log more later
-    return namespace
+    """The lesson's namespace after its code cells ran (plots and exercises skipped).
+
+    A shallow copy of the shared namespace, with ``logged``: the log records as the run
+    left them (other tests below run the lesson's client again and log more).
+    """
+    namespace = run_lesson("12_putting_it_together")
+    return {**namespace, "logged": list(namespace["records"])}
 
 
 # -- SDK facts the lesson builds on -----------------------------------------------------
