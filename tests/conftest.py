@@ -1,8 +1,9 @@
-"""Shared test fixtures.
+"""Shared test settings and fixtures.
 
-No test touches the network: the autouse fixture below makes every socket connection and
-every DNS look-up in the test process raise :class:`NetworkBlockedError` at once.
-(Notebook kernels run in processes of their own and are not affected.)
+Hypothesis runs without per-example deadlines (see the profile below). No test touches the
+network: the autouse fixture below makes every socket connection and every DNS look-up in
+the test process raise :class:`NetworkBlockedError` at once. (Notebook kernels run in
+processes of their own and are not affected.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from typing import Any
 
 import anthropic
 import pytest
+from hypothesis import settings
+
+# Property tests judge behaviour, never speed: no per-example deadline (a loaded CI machine
+# must not turn a slow example into a failure), and no example database left in the repo.
+settings.register_profile("resilience", deadline=None, database=None)
+settings.load_profile("resilience")
 
 
 class NetworkBlockedError(anthropic.AnthropicError):
