@@ -6,7 +6,7 @@ The core (this package's top level) imports nothing outside the standard library
 * :mod:`resilience.backoff`: exponential, full/equal/decorrelated jitter, the SDK's schedule.
 * :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors.
 * :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`.
-* :class:`SystemClock`, :class:`VirtualClock`: time as a parameter.
+* :class:`SystemClock`, :class:`VirtualClock`, :class:`TurnClock`: time as a parameter.
 
 The simulated Claude API (``resilience.fakeapi``) and the simulation lab
 (``resilience.lab``) are separate modules that build on this core.
@@ -17,7 +17,7 @@ from .breaker import CircuitBreaker, CircuitOpenError
 from .budget import AdaptiveThrottle, RetryBudget
 from .catalogue import ERRORS, ErrorSpec
 from .classification import Verdict, classify, parse_retry_after
-from .clock import Clock, SystemClock, VirtualClock
+from .clock import Clock, SystemClock, TurnClock, VirtualClock
 from .fallback import Fallback, Served, may_fall_back
 from .models import FALLBACK_MODEL, MODEL
 from .retrying import retry
@@ -35,6 +35,7 @@ __all__ = [
     "RetryBudget",
     "Served",
     "SystemClock",
+    "TurnClock",
     "Verdict",
     "VirtualClock",
     "backoff",

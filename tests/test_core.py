@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import subprocess
 import sys
+import threading
 import typing
 import warnings
 
@@ -13,7 +15,7 @@ import pytest
 from anthropic._data.deprecated_models import DEPRECATED_MODELS
 
 import resilience
-from resilience import FALLBACK_MODEL, MODEL, SystemClock, VirtualClock
+from resilience import FALLBACK_MODEL, MODEL, SystemClock, TurnClock, VirtualClock
 
 
 def test_import_resilience_pulls_in_no_heavy_modules() -> None:
@@ -70,3 +72,74 @@ def test_system_clock_is_monotonic() -> None:
     assert clock.now() >= first
     assert isinstance(clock, resilience.Clock)
     assert isinstance(VirtualClock(), resilience.Clock)
+
+
+# -- TurnClock: many threads on virtual time ----------------------------------------------
+
+def test_turn_clock_interleaves_sleepers_in_time_order() -> None:
+    clock = TurnClock()
+    order: list[tuple[float, int]] = []
+
+    def handle(i: int) -> float:
+        for _ in range(2):
+            clock.sleep(1.0)
+            order.append((clock.now(), i))
+        return clock.now()
+
+    results = clock.run(handle, [0.0, 0.5, 1.0])
+    assert results == [(2.0, 2.0), (2.5, 2.0), (3.0, 2.0)]
+    # At t=1.0 request 2 starts (booked first) before request 0 wakes: ties go first come,
+    # first served, so request 2 also wakes first at t=2.0.
+    assert order == [(1.0, 0), (1.5, 1), (2.0, 2), (2.0, 0), (2.5, 1), (3.0, 2)]
+    assert clock.sleeps == [1.0] * 6
+
+
+def test_turn_clock_runs_the_real_retry_for_many_callers_and_repeats_exactly() -> None:
+    def once(seed: int) -> list[tuple[object, float]]:
+        clock = TurnClock()
+        failures = {i: 2 for i in range(50)}
+
+        @resilience.retry(attempts=3, deadline=None, clock=clock, rng=random.Random(seed))
+        def call(i: int) -> str:
+            if failures[i]:
+                failures[i] -= 1
+                raise TimeoutError
+            return f"ok {i}"
+
+        return clock.run(call, [i * 0.1 for i in range(50)])
+
+    first = once(1)
+    assert [v for v, _ in first] == [f"ok {i}" for i in range(50)]
+    assert all(0 < latency <= 0.5 + 1.0 for _, latency in first)  # two full-jitter waits
+    assert once(1) == first
+    assert once(2) != first
+
+
+def test_turn_clock_reports_failures_as_results() -> None:
+    def handle(i: int) -> int:
+        if i == 1:
+            raise KeyError(i)
+        return i
+
+    results = TurnClock().run(handle, [0.0, 0.0, 0.0])
+    assert results[0] == (0, 0.0) and results[2] == (2, 0.0)
+    assert isinstance(results[1][0], KeyError)
+
+
+def test_turn_clock_fails_loudly_when_a_thread_blocks_elsewhere() -> None:
+    """This test really waits (0.05 s of real time): that is what it checks."""
+    never = threading.Event()
+    clock = TurnClock(stall_timeout=0.05)
+    with pytest.raises(RuntimeError, match="no progress"):
+        clock.run(lambda i: never.wait(), [0.0])
+    never.set()
+
+
+def test_turn_clock_refuses_bad_settings_and_coroutines() -> None:
+    with pytest.raises(ValueError, match="stall_timeout must be a finite number"):
+        TurnClock(stall_timeout=0)
+    clock = TurnClock(start=5.0)
+    with pytest.raises(ValueError, match=r"arrivals\[1\]"):
+        clock.run(lambda i: i, [5.0, 4.0])
+    with pytest.raises(RuntimeError, match="schedules threads"):
+        asyncio.run(clock.asleep(1.0))

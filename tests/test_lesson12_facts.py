@@ -40,7 +40,7 @@ def test_stacking_the_guides_loop_on_the_sdk_makes_15_attempts(lesson: dict[str,
     with FakeClaude(clock=clock, seed=0) as api:
         api.respond(*["overloaded_error"] * 20)
         (handle,) = lesson["naive_handler"](api, clock)
-        result, latency = lesson["simulate"](clock, handle, [0.0])[0]
+        result, latency = clock.run(handle, [0.0])[0]
     assert isinstance(result, anthropic.OverloadedError)
     assert [c.retry_count for c in api.calls] == [0, 1, 2] * 5  # 3 SDK attempts x 5
     assert f"{latency:.1f}" == "19.7"  # "about 20 s for a request that fails anyway"

@@ -19,17 +19,15 @@
 # %%
 import logging
 import random
-import threading
 from collections import Counter, namedtuple
 
 import anthropic
 import matplotlib.pyplot as plt
 
 from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget, backoff, retry
-from resilience.clock import VirtualClock
+from resilience.clock import TurnClock
 from resilience.exercises.lesson12 import check_make_ask, check_make_chain
 from resilience.fakeapi import FAKE_API_KEY, FailureRates, FakeClaude, ForModel, Outage
-from resilience.lab import EventQueue
 from resilience.plots import FIGSIZE, course_style
 
 PROMPT = [{"role": "user", "content": "Summarise this support ticket."}]
@@ -58,52 +56,26 @@ def add_trouble(api):
 # ## Many requests at once, on virtual time
 #
 # Requests arrive once a second whatever happens to earlier ones, so while one request
-# waits to retry, others start. To run that on virtual time, each request gets its own
-# thread, and the threads take turns. `TurnClock.sleep` books a wake-up in an event queue
-# (the lab's `EventQueue`, see `resilience/lab/engine.py`) and hands the turn to whoever
-# is due first. Only one thread runs at any moment, so every run repeats exactly. The SDK's
-# own retry sleeps go through the same clock (`FakeClaude` sees to that).
+# waits to retry, others start. To run that on virtual time, `TurnClock` (see
+# `resilience/clock.py`) gives each request its own thread, and the threads take turns:
+# `TurnClock.sleep` books a wake-up and hands the turn to whoever is due first, moving the
+# time to that moment. Only one thread runs at any moment, so every run repeats exactly.
+# The SDK's own retry sleeps go through the same clock (`FakeClaude` sees to that).
+#
+# `clock.run(handle, arrivals)` starts `handle(i)` at `arrivals[i]` and returns, per
+# request, what it returned (or the exception it raised) and its latency in virtual
+# seconds. Here are three requests; each sleeps twice, and they overlap.
 
 # %%
-class TurnClock(VirtualClock):
-    def __init__(self):
-        super().__init__()
-        self.events, self.done = EventQueue(self), threading.Event()
-
-    def sleep(self, seconds):
-        wake = threading.Event()
-        self.events.push(self.now() + seconds, wake.set)
-        self.pass_turn()
-        wake.wait()
-
-    def pass_turn(self):
-        if len(self.events):
-            self.events.pop()[1]()  # wake whoever is due first
-        else:
-            self.done.set()
+def three_sleeps(i):
+    clock.sleep(1.0)
+    clock.sleep(1.0)
+    return f"request {i} done at t={clock.now():.1f} s"
 
 
-# %% [markdown]
-# `simulate` starts `handle(i)` at `arrivals[i]` and returns, per request, what it returned
-# (or the exception it raised) and its latency in virtual seconds.
-
-# %%
-def simulate(clock, handle, arrivals):
-    results = {}
-
-    def job(i, start):
-        try:
-            results[i] = (handle(i), clock.now() - start)
-        except Exception as e:  # a failed request is a result too
-            results[i] = (e, clock.now() - start)
-        finally:
-            clock.pass_turn()
-
-    for i, t in enumerate(arrivals):
-        clock.events.push(t, lambda i=i, t=t: threading.Thread(target=job, args=(i, t)).start())
-    clock.pass_turn()
-    clock.done.wait()
-    return [results[i] for i in range(len(arrivals))]
+clock = TurnClock()
+for value, latency in clock.run(three_sleeps, [0.0, 0.5, 1.0]):
+    print(value, f"(latency {latency:.1f} s)")
 
 
 # %% [markdown]
@@ -190,7 +162,7 @@ def resilient(api, clock):
 
 
 # %% [markdown]
-# A request handler for `simulate`: run the chain, log a degraded answer with what failed
+# A request handler for `clock.run`: run the chain, log a degraded answer with what failed
 # before it, and return which step served and how many attempts reached the API.
 
 # %%
@@ -242,7 +214,7 @@ clock = TurnClock()
 with FakeClaude(clock=clock, seed=0) as api:
     api.respond(*["overloaded_error"] * 20)
     handle, = naive_handler(api, clock)
-    result, latency = simulate(clock, handle, [0.0])[0]
+    result, latency = clock.run(handle, [0.0])[0]
 print(f"{type(result).__name__} after {len(api.calls)} attempts and {latency:.1f} s")
 print("SDK retry counts:", [call.retry_count for call in api.calls])
 
@@ -258,7 +230,7 @@ def run(make_handler):
     with FakeClaude(clock=clock, seed=0) as api:
         add_trouble(api)
         handle, *extra = make_handler(api, clock)
-        results = simulate(clock, handle, ARRIVALS)
+        results = clock.run(handle, ARRIVALS)
     return results, api.calls, extra
 
 
