@@ -480,3 +480,15 @@ def test_a_real_client_without_the_fake_fails_at_once_unretried() -> None:
         ask(anthropic.Anthropic(api_key="not-a-key", max_retries=2))
     assert not isinstance(info.value, anthropic.APIConnectionError)  # so never retried
     assert time.perf_counter() - started < 0.4
+
+
+def test_raised_returns_the_sdks_own_exception_or_none() -> None:
+    with FakeClaude() as api:
+        billing = api.raised("billing_error")
+        assert type(billing).__name__ == "PaymentRequiredError"
+        assert len(api.calls) == 1  # no SDK retries unless asked
+        overloaded = api.raised("overloaded_error", "overloaded_error", "overloaded_error",
+                                max_retries=2)
+        assert isinstance(overloaded, anthropic.OverloadedError)
+        assert [c.retry_count for c in api.calls[1:]] == [0, 1, 2]
+        assert api.raised("ok") is None

@@ -10,21 +10,18 @@ import anthropic
 import httpx
 import pytest
 
-from resilience import ERRORS, MODEL, VirtualClock, classify
+from resilience import ERRORS, VirtualClock, classify
 from resilience.fakeapi import FakeClaude
 
-HELLO = [{"role": "user", "content": "Hello, Claude"}]
 STOPS_AT_504 = {429, 500, 502, 503, 504}
 GUIDE_LIST = {429, 500, 502, 503, 529}
 
 
 def raised(value: object) -> anthropic.APIStatusError:
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.respond(value)
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            api.client(max_retries=0).messages.create(model=MODEL, max_tokens=64,
-                                                      messages=HELLO)
-    return caught.value
+        error = api.raised(value)
+    assert isinstance(error, anthropic.APIStatusError), error
+    return error
 
 
 def descendants(cls: type) -> set[type]:

@@ -64,17 +64,12 @@ _CASES: list[tuple[str, object, str]] = [
 
 
 def _raise_each() -> list[anthropic.APIStatusError]:
-    caught = []
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        client = api.client(max_retries=0)
-        for _, value, _ in _CASES:
-            api.respond(value)
-            try:
-                client.messages.create(model=api.model, max_tokens=64,
-                                       messages=[{"role": "user", "content": "Hi"}])
-            except anthropic.APIStatusError as e:
-                caught.append(e)
-    return caught
+        caught = [api.raised(value) for _, value, _ in _CASES]
+    errors = [e for e in caught if isinstance(e, anthropic.APIStatusError)]
+    if len(errors) != len(caught):  # the checker's own premise, not the learner's answer
+        raise RuntimeError("every case should raise an APIStatusError through the SDK")
+    return errors
 
 
 @exercise("01.2", "one action per exception")

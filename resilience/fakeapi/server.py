@@ -176,6 +176,28 @@ class FakeClaude:
         with self._lock:
             self._script.extend(queued)
 
+    def raised(self, *outcomes: object, **client_options: Any) -> anthropic.APIError | None:
+        """Send one ``messages.create`` answered by ``outcomes``; return what the SDK raised.
+
+        The quickest way to meet an error as your code would: ``api.raised("billing_error")``
+        is the real ``PaymentRequiredError`` the SDK raises for a 402.
+
+        Args:
+            *outcomes: queued first, as with :meth:`respond` (one per attempt the SDK makes).
+            **client_options: for :meth:`client`; ``max_retries`` defaults to 0 here.
+
+        Returns:
+            The ``anthropic.APIError`` raised, or None if the request succeeded.
+        """
+        self.respond(*outcomes)
+        client_options.setdefault("max_retries", 0)
+        try:
+            self.client(**client_options).messages.create(
+                model=self.model, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+        except anthropic.APIError as e:
+            return e
+        return None
+
     def scenario(self, *scenarios: Scenario) -> None:
         """Add scenarios (``FailureRates``, ``ForModel``, ``Outage``, ``RateLimited``, ``Slow``,
         or any object with a ``decide`` method), in order."""
