@@ -5,7 +5,8 @@ The core (this package's top level) imports nothing outside the standard library
 * :func:`classify` -> :class:`Verdict`: what went wrong and whether to retry.
 * :mod:`resilience.backoff`: exponential, full/equal/decorrelated jitter, the SDK's schedule.
 * :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors.
-* :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`.
+* :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`,
+  :class:`TokenBucket` (a rate limit with bursts).
 * :class:`SystemClock`, :class:`VirtualClock`, :class:`TurnClock`: time as a parameter.
 
 The simulated Claude API (``resilience.fakeapi``) and the simulation lab
@@ -20,6 +21,7 @@ from .classification import Verdict, classify, parse_retry_after
 from .clock import Clock, SystemClock, TurnClock, VirtualClock
 from .fallback import Fallback, Served, may_fall_back
 from .models import FALLBACK_MODEL, MODEL
+from .ratelimit import TokenBucket
 from .retrying import retry
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "RetryBudget",
     "Served",
     "SystemClock",
+    "TokenBucket",
     "TurnClock",
     "Verdict",
     "VirtualClock",

@@ -203,8 +203,9 @@ plt.show()
 # pacer never waits: pacing only costs time when you are really at the limit.
 #
 # Another way to pace is a token bucket of your own, on the client side, set a little under
-# the limit. It needs no headers, but it does not know about the other clients sharing your
-# organization's limit; the headers do.
+# the limit: `resilience.TokenBucket` (see `resilience/ratelimit.py`; `RateLimited` uses the
+# same class as its server). It needs no headers, but it does not know about the other
+# clients sharing your organization's limit; the headers do.
 
 # %% [markdown]
 # ## Exercise 03.1: read the rate-limit headers

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
+from ..ratelimit import TOLERANCE, TokenBucket
 from . import responses
 from .outcomes import Exchange, Outcome, Timeout, error, outcome
 
 __all__ = ["FailureRates", "ForModel", "Outage", "RateLimited", "Scenario", "Slow"]
 
-_EPSILON = 1e-9
 
 
 class Scenario(Protocol):
@@ -177,7 +177,7 @@ class RateLimited:
         burst: the bucket's size (default ``requests_per_minute``).
     """
 
-    __slots__ = ("_filled_at", "_tokens", "burst", "requests_per_minute")
+    __slots__ = ("_bucket", "burst", "requests_per_minute")
 
     def __init__(self, requests_per_minute: float, burst: float | None = None) -> None:
         if not requests_per_minute > 0:
@@ -186,8 +186,7 @@ class RateLimited:
         self.burst = float(requests_per_minute if burst is None else burst)
         if not self.burst >= 1:
             raise ValueError(f"burst must be at least 1 request, got {burst!r}")
-        self._tokens = self.burst
-        self._filled_at: float | None = None
+        self._bucket = TokenBucket(self.rate, self.burst)
 
     @property
     def rate(self) -> float:
@@ -197,13 +196,12 @@ class RateLimited:
     def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
         """Take a token, or answer 429 with the exact wait."""
         now = exchange.clock.now()
-        self._refill(now)
-        if self._tokens >= 1 - _EPSILON:  # tolerate float rounding in the refill
-            self._tokens = max(0.0, self._tokens - 1)
-            exchange.headers.update(self._headers(now))
-            return None
+        taken = self._bucket.take(now) == 0.0
         exchange.headers.update(self._headers(now))
-        wait = math.ceil((1 - _EPSILON - self._tokens) / self.rate)  # the same tolerance
+        if taken:
+            return None
+        # retry-after in whole seconds, never too early (with the bucket's float tolerance)
+        wait = math.ceil((1 - TOLERANCE - self._bucket.tokens) / self.rate)
         return error("rate_limit_error", retry_after=max(1, wait), message=self.message)
 
     @property
@@ -212,16 +210,11 @@ class RateLimited:
         return ("This request would exceed the rate limit for your organization of "
                 f"{self.requests_per_minute:g} requests per minute.")
 
-    def _refill(self, now: float) -> None:
-        if self._filled_at is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
-        self._filled_at = now
-
     def _headers(self, now: float) -> dict[str, str]:
-        full_at = now + (self.burst - self._tokens) / self.rate
+        full_at = now + self._bucket.full_in()
         return {
             "anthropic-ratelimit-requests-limit": str(int(self.requests_per_minute)),
-            "anthropic-ratelimit-requests-remaining": str(math.floor(self._tokens)),
+            "anthropic-ratelimit-requests-remaining": str(math.floor(self._bucket.tokens)),
             "anthropic-ratelimit-requests-reset": responses.rfc3339(full_at),
         }
 

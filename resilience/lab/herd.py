@@ -33,11 +33,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import backoff
+from ..ratelimit import TokenBucket
 from .engine import EventQueue
 from .params import choices, positive_number, seed_value, whole_number
-
-_EPSILON = 1e-9
-"""Token counts this close to a whole token count as one (float refill error)."""
 
 __all__ = ["STRATEGIES", "HerdResult", "herd", "herd_strategy", "herd_sweep"]
 
@@ -134,21 +132,17 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
     for late in np.flatnonzero(first_after < max_attempts):
         first = int(first_after[late])
         queue.push(float(times[late, first]), (int(late), first))
-    tokens, refilled = capacity, outage
+    server = TokenBucket(rate=capacity, capacity=capacity, start=outage)
     honour_exactly = strategy == "sdk_default"
-    rate = 1.0 / capacity
     while len(queue):
         now, (client, k) = queue.pop()
         arrival.append(now)
-        tokens = min(capacity, tokens + (now - refilled) * capacity)
-        refilled = now
-        if tokens >= 1.0 - _EPSILON:   # refills like 0.1 * 10 may sum to 0.9999999999999998
-            tokens = max(0.0, tokens - 1.0)
+        retry_after = server.take(now)
+        if retry_after == 0.0:
             served_at.append(now)
             continue
         if k + 1 == max_attempts:
             continue                      # gave up
-        retry_after = (1.0 - tokens) * rate
         wait = float(delays[client, k])
         wait = retry_after if honour_exactly else max(wait, retry_after)
         queue.push(now + wait, (client, k + 1))

@@ -1,0 +1,78 @@
+"""A token bucket: a rate limit with bursts, on any clock's time.
+
+The bucket holds at most ``capacity`` tokens and refills continuously at ``rate`` tokens a
+second; each request takes one. It is how the Claude API limits requests, so the simulated
+API (:class:`resilience.fakeapi.RateLimited`) and the lab's thundering herd
+(:mod:`resilience.lab.herd`) both use this class as their server, and it is how a client can
+pace itself below a limit before it is told to::
+
+    bucket = TokenBucket(rate=50 / 60, capacity=5)
+    wait = bucket.take(clock.now())     # 0.0: go ahead; else seconds until a token is free
+
+Tokens after a refill: ``min(capacity, tokens + (now - last) * rate)``. A refill can land a
+hair under a whole token in floating point (ten refills of 0.1 make 0.9999999999999998), so
+a count within :data:`TOLERANCE` of a whole token counts as one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TOLERANCE", "TokenBucket"]
+
+TOLERANCE = 1e-9
+"""Token counts this close below a whole token count as that token (float refill error)."""
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``capacity`` banked; it starts full.
+
+    Not locked: share one between threads only behind your own lock (the simulations that
+    use it handle one request at a time).
+
+    Args:
+        rate: tokens added per second (> 0).
+        capacity: the most tokens the bucket holds, the largest burst (>= 1).
+        start: the time at which it is full; None to start counting at the first request.
+    """
+
+    __slots__ = ("_tokens", "_updated", "capacity", "rate")
+
+    def __init__(self, rate: float, capacity: float, start: float | None = None) -> None:
+        if not 0 < rate < float("inf"):
+            raise ValueError(f"rate must be a finite number of tokens per second > 0, "
+                             f"got {rate!r}")
+        if not 1 <= capacity < float("inf"):
+            raise ValueError(f"capacity must be a finite number of tokens >= 1, got {capacity!r}")
+        self.rate = float(rate)
+        self.capacity = float(capacity)
+        self._tokens = self.capacity
+        self._updated = start
+
+    @property
+    def tokens(self) -> float:
+        """The tokens in the bucket as of the last :meth:`take` or :meth:`refill`."""
+        return self._tokens
+
+    def refill(self, now: float) -> None:
+        """Add the tokens earned since the last update: ``(now - last) * rate``, capped."""
+        if self._updated is not None:
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def take(self, now: float) -> float:
+        """Take a token at ``now`` and return 0.0, or take none and return the wait for one.
+
+        The wait is exact: ``(1 - tokens) / rate`` seconds.
+        """
+        self.refill(now)
+        if self._tokens >= 1.0 - TOLERANCE:
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
+
+    def full_in(self) -> float:
+        """Seconds from the last update until the bucket is full again."""
+        return (self.capacity - self._tokens) / self.rate
+
+    def __repr__(self) -> str:
+        return (f"TokenBucket(rate={self.rate!r}, capacity={self.capacity!r}, "
+                f"tokens={self._tokens:.3f})")
