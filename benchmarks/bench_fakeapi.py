@@ -23,8 +23,8 @@ import httpx2
 
 from resilience import MODEL, VirtualClock
 from resilience.catalogue import ERRORS
-from resilience.fakeapi import FailureRates, FakeClaude, sdk_on_clock
-from resilience.fakeapi.responses import message_body
+from resilience.testing import FailureRates, FakeClaude, sdk_on_clock
+from resilience.testing.responses import message_body
 
 CALLS = 1_000
 FAILURE_RATE = 0.2

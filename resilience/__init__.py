@@ -7,9 +7,9 @@ The core (this package's top level) imports nothing outside the standard library
 * :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors.
 * :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`,
   :class:`TokenBucket` (a rate limit with bursts).
-* :class:`SystemClock`, :class:`VirtualClock`, :class:`TurnClock`: time as a parameter.
+* :class:`SystemClock`, :class:`VirtualClock`: time as a parameter.
 
-The simulated Claude API (``resilience.fakeapi``) and the simulation lab
+The simulated Claude API (``resilience.testing``) and the simulation lab
 (``resilience.lab``) are separate modules that build on this core.
 """
 
@@ -18,7 +18,7 @@ from .breaker import CircuitBreaker, CircuitOpenError
 from .budget import AdaptiveThrottle, RetryBudget
 from .catalogue import ERRORS, ErrorSpec
 from .classification import Verdict, classify, parse_retry_after
-from .clock import Clock, SystemClock, TurnClock, VirtualClock
+from .clock import Clock, SystemClock, VirtualClock
 from .fallback import Fallback, Served, may_fall_back
 from .models import FALLBACK_MODEL, MODEL
 from .ratelimit import TokenBucket
@@ -38,7 +38,6 @@ __all__ = [
     "Served",
     "SystemClock",
     "TokenBucket",
-    "TurnClock",
     "Verdict",
     "VirtualClock",
     "backoff",

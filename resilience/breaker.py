@@ -30,39 +30,15 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from .classification import classify
 from .clock import Clock, SystemClock
+from .errors import CLOSED, HALF_OPEN, OPEN, CircuitOpenError
 
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitOpenError", "Listener"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-CLOSED = "closed"
-OPEN = "open"
-HALF_OPEN = "half_open"
-
 Listener = Callable[["CircuitBreaker", str, str], object]
 """``listener(breaker, old_state, new_state)``, called after each change of state."""
-
-
-class CircuitOpenError(Exception):
-    """Raised instead of calling the service while the circuit is open (or half-open and
-    already running its trial calls).
-
-    Attributes:
-        name: the breaker's name.
-        state: ``open`` or ``half_open``.
-        retry_in: seconds until the breaker will admit a trial call (0.0 when half-open).
-    """
-
-    def __init__(self, name: str, state: str, retry_in: float) -> None:
-        self.name = name
-        self.state = state
-        self.retry_in = retry_in
-        if state == OPEN:
-            text = f"circuit '{name}' is open: the next trial call is allowed in {retry_in:.1f} s"
-        else:
-            text = f"circuit '{name}' is half-open and its trial calls are in flight"
-        super().__init__(text)
 
 
 def _service_failure(exc: BaseException) -> bool:

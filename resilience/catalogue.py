@@ -1,7 +1,7 @@
 """The error catalogue: every error the Claude API sends, as data, in one place.
 
 The classifier (:mod:`resilience.classification`), the simulated API
-(:mod:`resilience.fakeapi`), the notebooks' tables and the tests all read this module, so a
+(:mod:`resilience.testing`), the notebooks' tables and the tests all read this module, so a
 fact about an error is written once. Sources: the public error docs (status, ``error.type``)
 and the installed ``anthropic`` SDK (which exception class it raises); ``tests/`` checks the
 SDK class names against the SDK itself.

@@ -38,6 +38,7 @@ from .catalogue import (
     TYPE_CATEGORIES,
     category_for_status,
 )
+from .errors import CircuitOpenError
 
 __all__ = ["Verdict", "classify", "parse_retry_after"]
 
@@ -266,8 +267,6 @@ def _classify_exception(e: BaseException) -> Verdict:
             return _verdict("connection", True)
         if "HTTPStatusError" in names:
             return _classify(getattr(e, "response", None))
-    from .breaker import CircuitOpenError  # a local import: breaker imports this module
-
     if isinstance(e, CircuitOpenError):
         return _verdict("circuit_open", False, retry_after=e.retry_in)
     if isinstance(e, TimeoutError):

@@ -2,7 +2,7 @@
 
 The bucket holds at most ``capacity`` tokens and refills continuously at ``rate`` tokens a
 second; each request takes one. It is how the Claude API limits requests, so the simulated
-API (:class:`resilience.fakeapi.RateLimited`) and the lab's thundering herd
+API (:class:`resilience.testing.RateLimited`) and the lab's thundering herd
 (:mod:`resilience.lab.herd`) both use this class as their server, and it is how a client can
 pace itself below a limit before it is told to::
 

@@ -34,7 +34,7 @@ class NetworkBlockedError(anthropic.AnthropicError):
 def _refuse(*args: Any, **kwargs: Any) -> Any:
     target = next((arg for arg in args if not isinstance(arg, socket.socket)), None)
     raise NetworkBlockedError(f"tests must not use the network (tried {target!r}); "
-                              "use resilience.fakeapi.FakeClaude")
+                              "use resilience.testing.FakeClaude")
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,8 @@ import pytest
 from anthropic._data.deprecated_models import DEPRECATED_MODELS
 
 import resilience
-from resilience import FALLBACK_MODEL, MODEL, SystemClock, TurnClock, VirtualClock
+from resilience import FALLBACK_MODEL, MODEL, SystemClock, VirtualClock
+from resilience.testing import TurnClock
 
 
 def test_import_resilience_pulls_in_no_heavy_modules() -> None:

@@ -19,7 +19,7 @@ import respx
 
 from resilience import FALLBACK_MODEL, MODEL, VirtualClock, classify
 from resilience.catalogue import ERRORS, ErrorSpec
-from resilience.fakeapi import (
+from resilience.testing import (
     FAKE_API_KEY,
     FakeClaude,
     LiveModeNotEnabled,
@@ -34,7 +34,7 @@ from resilience.fakeapi import (
     sdk_on_clock,
     stream_error,
 )
-from resilience.fakeapi.responses import message_body
+from resilience.testing.responses import message_body
 
 HI = [{"role": "user", "content": "Hi"}]
 

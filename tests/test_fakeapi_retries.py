@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 from resilience import MODEL, VirtualClock
-from resilience.fakeapi import FakeClaude, error, timeout
+from resilience.testing import FakeClaude, error, timeout
 
 HI = [{"role": "user", "content": "Hi"}]
 MODES = ["sync", "async"]

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from resilience import FALLBACK_MODEL, MODEL, VirtualClock, classify
-from resilience.fakeapi import (
+from resilience.testing import (
     FailureRates,
     FakeClaude,
     ForModel,
@@ -23,7 +23,7 @@ from resilience.fakeapi import (
     Scenario,
     Slow,
 )
-from resilience.fakeapi.responses import VIRTUAL_EPOCH, rfc3339
+from resilience.testing.responses import VIRTUAL_EPOCH, rfc3339
 
 HI = [{"role": "user", "content": "Hi"}]
 

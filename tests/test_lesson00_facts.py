@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from resilience import MODEL, VirtualClock
-from resilience.fakeapi import (
+from resilience.testing import (
     FakeClaude,
     LiveModeNotEnabled,
     error,
@@ -20,7 +20,7 @@ from resilience.fakeapi import (
     live_client,
     sdk_client_for,
 )
-from resilience.fakeapi.responses import DEFAULT_TEXT
+from resilience.testing.responses import DEFAULT_TEXT
 
 HELLO = [{"role": "user", "content": "Hello, Claude"}]
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from resilience import ERRORS, VirtualClock, classify
-from resilience.fakeapi import FakeClaude
+from resilience.testing import FakeClaude
 
 STOPS_AT_504 = {429, 500, 502, 503, 504}
 GUIDE_LIST = {429, 500, 502, 503, 529}

@@ -18,7 +18,7 @@ from anthropic._data.deprecated_models import DEPRECATED_MODELS
 from lesson_code import run_lesson
 
 from resilience import ERRORS, MODEL, VirtualClock, classify, retry
-from resilience.fakeapi import FAKE_API_KEY, Call, FakeClaude, error
+from resilience.testing import FAKE_API_KEY, Call, FakeClaude, error
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from resilience import ERRORS, VirtualClock
-from resilience.fakeapi import FakeClaude, RateLimited, Slow
-from resilience.fakeapi.responses import rfc3339
+from resilience.testing import FakeClaude, RateLimited, Slow
+from resilience.testing.responses import rfc3339
 
 PREFIX = "anthropic-ratelimit-requests-"
 MESSAGES = [{"role": "user", "content": "Hi"}]

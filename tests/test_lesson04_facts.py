@@ -19,7 +19,7 @@ import pytest
 from lesson_code import run_lesson
 
 from resilience import VirtualClock, backoff, classify, retry
-from resilience.fakeapi import FakeClaude, Outage, Slow
+from resilience.testing import FakeClaude, Outage, Slow
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 

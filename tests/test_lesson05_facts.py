@@ -16,11 +16,11 @@ from typing import Any
 import anthropic
 import pytest
 from anthropic import _constants
+from course.lesson05 import STATUSES, check_ask, sdk_attempts
 from lesson_code import run_lesson
 
 from resilience import ERRORS, VirtualClock, backoff, classify, retry
-from resilience.exercises.lesson05 import STATUSES, check_ask, sdk_attempts
-from resilience.fakeapi import FakeClaude, Outage, error
+from resilience.testing import FakeClaude, Outage, error
 
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -134,7 +134,7 @@ def test_stacked_layers_multiply_to_15_and_one_layer_does_not(lesson: dict[str, 
 def test_both_single_layer_answers_pass_exercise_05_2(capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     spec = importlib.util.spec_from_file_location("solutions_lesson05",
-                                                  ROOT / "solutions" / "lesson05.py")
+                                                  ROOT / "notebooks" / "solutions" / "lesson05.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

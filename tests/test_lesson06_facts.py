@@ -150,7 +150,7 @@ def test_full_jitter_saves_more_as_n_grows() -> None:
 
 
 def test_the_cli_default_is_the_full_sweep() -> None:
-    from resilience.__main__ import _parser
+    from resilience.lab.cli import _parser
 
     args = _parser().parse_args(["brooker2015", "--seed", "0"])
     assert args.clients == tuple(range(10, 200, 10)) and args.runs == 100

@@ -18,7 +18,7 @@ import pytest
 from lesson_code import run_lesson
 
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
-from resilience.fakeapi import FakeClaude
+from resilience.testing import FakeClaude
 
 SEED = 0
 PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
@@ -175,7 +175,7 @@ def test_timeout_is_a_connection_error_and_529_is_a_server_error(
 
 def test_the_breakers_default_is_failure_passes_exercise_08_2(
         lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    from resilience.exercises.lesson08 import check_is_failure
+    from course.lesson08 import check_is_failure
 
     assert check_is_failure(lambda e: classify(e).retryable) is True   # "compare with ..."
     assert CircuitBreaker().is_failure(lesson["OVERLOADED"]) is True

@@ -25,7 +25,7 @@ from resilience import (
     classify,
     may_fall_back,
 )
-from resilience.fakeapi import FakeClaude, ForModel
+from resilience.testing import FakeClaude, ForModel
 
 
 @pytest.fixture(scope="module")

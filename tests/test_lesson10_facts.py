@@ -14,8 +14,8 @@ import anthropic
 import pytest
 
 from resilience import MODEL, VirtualClock, classify, retry
-from resilience.fakeapi import FakeClaude, ok, stream_error
-from resilience.fakeapi.responses import DEFAULT_TEXT
+from resilience.testing import FakeClaude, ok, stream_error
+from resilience.testing.responses import DEFAULT_TEXT
 
 PROMPT = [{"role": "user", "content": "Say hello."}]
 

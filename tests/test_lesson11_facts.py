@@ -15,8 +15,8 @@ import anthropic
 import pytest
 
 from resilience import MODEL, AdaptiveThrottle, RetryBudget, VirtualClock
-from resilience.fakeapi import FakeClaude, Outage
 from resilience.lab import amplification, budgets, expected_calls, openloop
+from resilience.testing import FakeClaude, Outage
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = {c["id"]: c for c in json.loads((ROOT / "data" / "published_claims.json")

@@ -15,7 +15,7 @@ import pytest
 from lesson_code import run_lesson
 
 from resilience import MODEL
-from resilience.fakeapi import FAKE_API_KEY, FakeClaude
+from resilience.testing import FAKE_API_KEY, FakeClaude
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ matplotlib.use("Agg")  # the test picks a backend; the plots module never does
 import matplotlib.pyplot as plt
 import pytest
 
-from resilience import CircuitBreaker, VirtualClock, backoff, plots
-from resilience.lab import amplification, brooker2015, budgets, herd
+from resilience import CircuitBreaker, VirtualClock, backoff
+from resilience.lab import amplification, brooker2015, budgets, herd, plots
 
 
 @pytest.fixture(autouse=True)

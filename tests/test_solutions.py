@@ -1,6 +1,6 @@
 """Every exercise checker passes its model answer, and can fail.
 
-For each ``resilience.exercises.lessonNN`` module there is ``solutions/lessonNN.py`` with
+For each ``course.lessonNN`` module there is ``notebooks/solutions/lessonNN.py`` with
 a model answer per exercise. Each checker must: pass the model answer, say "not attempted
 yet" for a stub that raises NotImplementedError, and fail a wrong answer.
 """
@@ -13,18 +13,17 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
+import course
 import pytest
 
-import resilience.exercises
-
 ROOT = Path(__file__).resolve().parent.parent
-LESSONS = sorted(m.name for m in pkgutil.iter_modules(resilience.exercises.__path__))
+LESSONS = sorted(m.name for m in pkgutil.iter_modules(course.__path__))
 CASES = [(lesson, name) for lesson in LESSONS
-         for name in importlib.import_module(f"resilience.exercises.{lesson}").CHECKS]
+         for name in importlib.import_module(f"course.{lesson}").CHECKS]
 
 
 def solution(lesson: str, name: str) -> Any:
-    path = ROOT / "solutions" / f"{lesson}.py"
+    path = ROOT / "notebooks" / "solutions" / f"{lesson}.py"
     spec = importlib.util.spec_from_file_location(f"solutions_{lesson}", path)
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
@@ -33,11 +32,11 @@ def solution(lesson: str, name: str) -> Any:
 
 
 def checker(lesson: str, name: str) -> Any:
-    return importlib.import_module(f"resilience.exercises.{lesson}").CHECKS[name]
+    return importlib.import_module(f"course.{lesson}").CHECKS[name]
 
 
 def test_every_lesson_module_has_exercises() -> None:
-    assert all(importlib.import_module(f"resilience.exercises.{m}").CHECKS for m in LESSONS)
+    assert all(importlib.import_module(f"course.{m}").CHECKS for m in LESSONS)
 
 
 @pytest.mark.parametrize(("lesson", "name"), CASES)

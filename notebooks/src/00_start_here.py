@@ -21,11 +21,11 @@ import anthropic
 import httpx
 import matplotlib.pyplot as plt
 import respx
+from course.lesson00 import check_attempts_made, check_describe
 
 from resilience import MODEL, VirtualClock
-from resilience.exercises.lesson00 import check_attempts_made, check_describe
-from resilience.fakeapi import FakeClaude, LiveModeNotEnabled, is_live, live_client, sdk_client_for
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FakeClaude, LiveModeNotEnabled, is_live, live_client, sdk_client_for
 
 clock = VirtualClock()
 SEED = 0
@@ -231,7 +231,7 @@ print([round(s, 3) for s in sdk_clock.sleeps])
 # The plot puts each attempt at the time it arrived. The red crosses failed with 529; the
 # green dot succeeded. Each wait is the SDK's `0.5 s * 2**n`, shortened at random by up to
 # 25 % (lesson 05 takes the SDK's schedule apart). Try it: in the cell above, queue
-# `error("overloaded_error", retry_after=3)` (from `resilience.fakeapi`) instead of
+# `error("overloaded_error", retry_after=3)` (from `resilience.testing`) instead of
 # `"overloaded_error"`, and every wait becomes exactly 3 s: the SDK obeys `retry-after`.
 
 # %%

@@ -21,12 +21,12 @@ import dataclasses
 import anthropic
 import httpx
 import matplotlib.pyplot as plt
+from course.lesson01 import check_action_for, check_should_retry
 
 from resilience import ERRORS, MODEL, VirtualClock, classify
 from resilience.catalogue import STATUS_CATEGORIES
-from resilience.exercises.lesson01 import check_action_for, check_should_retry
-from resilience.fakeapi import FakeClaude
-from resilience.plots import WIDE, course_style
+from resilience.lab.plots import WIDE, course_style
+from resilience.testing import FakeClaude
 
 clock = VirtualClock()
 SEED = 0

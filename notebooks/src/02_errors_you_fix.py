@@ -22,11 +22,11 @@ import typing
 
 import anthropic
 import matplotlib.pyplot as plt
+from course.lesson02 import check_log_fields, check_user_message
 
 from resilience import ERRORS, MODEL, VirtualClock, classify, retry
-from resilience.exercises.lesson02 import check_log_fields, check_user_message
-from resilience.fakeapi import FAKE_API_KEY, FakeClaude, error
-from resilience.plots import WIDE, course_style
+from resilience.lab.plots import WIDE, course_style
+from resilience.testing import FAKE_API_KEY, FakeClaude, error
 
 SEED = 0
 HELLO = [{"role": "user", "content": "Hello, Claude"}]

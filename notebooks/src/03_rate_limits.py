@@ -22,12 +22,12 @@ from contextlib import ExitStack
 import anthropic
 import httpx
 import matplotlib.pyplot as plt
+from course.lesson03 import check_parse_ratelimit, check_wait_before_next
 
 from resilience import ERRORS, VirtualClock
-from resilience.exercises.lesson03 import check_parse_ratelimit, check_wait_before_next
-from resilience.fakeapi import FakeClaude, RateLimited, Slow
-from resilience.fakeapi.responses import rfc3339
-from resilience.plots import WIDE, course_style
+from resilience.lab.plots import WIDE, course_style
+from resilience.testing import FakeClaude, RateLimited, Slow
+from resilience.testing.responses import rfc3339
 
 clock = VirtualClock()
 SEED = 0

@@ -24,11 +24,11 @@ import anthropic
 import httpx
 import httpx2
 import matplotlib.pyplot as plt
+from course.lesson04 import check_is_retryable, check_patient
 
 from resilience import MODEL, VirtualClock, backoff, classify, retry
-from resilience.exercises.lesson04 import check_is_retryable, check_patient
-from resilience.fakeapi import FakeClaude, Outage, Slow
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FakeClaude, Outage, Slow
 
 clock = VirtualClock()
 SEED = 0
@@ -175,7 +175,7 @@ print("httpx.ReadTimeout  ->", sdk_error_for(httpx.ReadTimeout("slow")))
 print("httpx2.ReadTimeout ->", sdk_error_for(httpx2.ReadTimeout("slow")))
 
 # %% [markdown]
-# (`resilience.fakeapi` does this conversion for you: see `resilience/fakeapi/bridge.py`.)
+# (`resilience.testing` does this conversion for you: see `resilience/fakeapi/bridge.py`.)
 #
 # ## Riding out an outage
 #

@@ -21,11 +21,11 @@ import random
 import anthropic
 import matplotlib.pyplot as plt
 from anthropic import _constants
+from course.lesson05 import check_ask, check_sdk_retries
 
 from resilience import ERRORS, VirtualClock, backoff, classify, retry
-from resilience.exercises.lesson05 import check_ask, check_sdk_retries
-from resilience.fakeapi import FakeClaude, Outage, error
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FakeClaude, Outage, error
 
 SEED = 0
 MESSAGES = [{"role": "user", "content": "Hi"}]

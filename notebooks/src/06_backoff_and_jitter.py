@@ -22,11 +22,11 @@ from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from course.lesson06 import check_calls_saved, check_full_jitter
 
 from resilience import backoff
-from resilience.exercises.lesson06 import check_calls_saved, check_full_jitter
 from resilience.lab import brooker2015
-from resilience.plots import plot_brooker2015, plot_delays
+from resilience.lab.plots import plot_brooker2015, plot_delays
 
 SEED = 0
 

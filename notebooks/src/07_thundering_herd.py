@@ -18,10 +18,10 @@
 
 # %%
 import matplotlib.pyplot as plt
+from course.lesson07 import check_attempt_times, check_recovery_peak
 
-from resilience.exercises.lesson07 import check_attempt_times, check_recovery_peak
 from resilience.lab import herd
-from resilience.plots import plot_timeline
+from resilience.lab.plots import plot_timeline
 
 SEED = 0
 CLIENTS = 1000

@@ -24,11 +24,11 @@ from contextlib import suppress
 
 import anthropic
 import matplotlib.pyplot as plt
+from course.lesson08 import check_is_failure, check_predict_states
 
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
-from resilience.exercises.lesson08 import check_is_failure, check_predict_states
-from resilience.fakeapi import FakeClaude, Outage
-from resilience.plots import FIGSIZE, course_style, plot_breaker_history
+from resilience.lab.plots import FIGSIZE, course_style, plot_breaker_history
+from resilience.testing import FakeClaude, Outage
 
 clock = VirtualClock()
 SEED = 0

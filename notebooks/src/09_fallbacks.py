@@ -22,6 +22,7 @@ from collections import Counter
 
 import anthropic
 import matplotlib.pyplot as plt
+from course.lesson09 import check_model_chain, check_remembering
 
 from resilience import (
     FALLBACK_MODEL,
@@ -32,9 +33,8 @@ from resilience import (
     classify,
     may_fall_back,
 )
-from resilience.exercises.lesson09 import check_model_chain, check_remembering
-from resilience.fakeapi import FailureRates, FakeClaude, ForModel, Outage
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FailureRates, FakeClaude, ForModel, Outage
 
 clock = VirtualClock()
 SEED = 0

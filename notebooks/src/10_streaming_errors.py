@@ -21,11 +21,11 @@ import random
 
 import anthropic
 import matplotlib.pyplot as plt
+from course.lesson10 import check_answer_or_partial, check_is_retryable
 
 from resilience import MODEL, VirtualClock, classify, retry
-from resilience.exercises.lesson10 import check_answer_or_partial, check_is_retryable
-from resilience.fakeapi import FakeClaude, ok, stream_error
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FakeClaude, ok, stream_error
 
 clock = VirtualClock()
 QUESTION = "Say hello."

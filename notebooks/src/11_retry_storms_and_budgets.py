@@ -21,15 +21,15 @@ import random
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-
-from resilience import AdaptiveThrottle, RetryBudget, VirtualClock
-from resilience.exercises.lesson11 import (
+from course.lesson11 import (
     check_reject_probability,
     check_send_with_budget,
     check_stacked_calls,
 )
+
+from resilience import AdaptiveThrottle, RetryBudget, VirtualClock
 from resilience.lab import amplification, budgets, expected_calls, openloop
-from resilience.plots import plot_amplification, plot_load_vs_failure
+from resilience.lab.plots import plot_amplification, plot_load_vs_failure
 
 clock = VirtualClock()
 SEED = 0

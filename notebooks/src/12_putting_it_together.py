@@ -23,12 +23,11 @@ from collections import Counter, namedtuple
 
 import anthropic
 import matplotlib.pyplot as plt
+from course.lesson12 import check_make_ask, check_make_chain
 
 from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget, backoff, retry
-from resilience.clock import TurnClock
-from resilience.exercises.lesson12 import check_make_ask, check_make_chain
-from resilience.fakeapi import FAKE_API_KEY, FailureRates, FakeClaude, ForModel, Outage
-from resilience.plots import FIGSIZE, course_style
+from resilience.lab.plots import FIGSIZE, course_style
+from resilience.testing import FAKE_API_KEY, FailureRates, FakeClaude, ForModel, Outage, TurnClock
 
 PROMPT = [{"role": "user", "content": "Summarise this support ticket."}]
 ARRIVALS = [float(i) for i in range(300)]  # one request a second, for five minutes

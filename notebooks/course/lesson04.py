@@ -15,7 +15,7 @@ from typing import Any
 
 from anthropic.types import MessageParam
 
-from . import exercise
+from course import exercise
 
 __all__ = ["CHECKS", "check_is_retryable", "check_patient"]
 
@@ -25,8 +25,8 @@ _HTML_520 = b"<html><body><h1>520 Web server is returning an unknown error</h1><
 
 def _raised(outcome: object) -> BaseException:
     """The exception a client without retries raises for ``outcome``."""
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude
 
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
         api.respond(outcome)
@@ -41,7 +41,7 @@ def _raised(outcome: object) -> BaseException:
 def _cases() -> list[tuple[str, BaseException, bool]]:
     import httpx
 
-    from ..classification import classify
+    from resilience.classification import classify
 
     outcomes: list[tuple[str, object]] = [
         (name, name) for name in ("api_error", "bad_gateway", "service_unavailable",
@@ -75,8 +75,8 @@ def check_is_retryable(solution: Callable[..., Any]) -> None:
 def _attempts(solution: Callable[..., Any], seed: int, outage_end: float,
               first: object = None) -> tuple[object, int, float]:
     """Run one wrapped call; return (result or exception, attempts, virtual seconds)."""
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude, Outage
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude, Outage
 
     clock = VirtualClock()
     with FakeClaude(clock=clock, seed=seed) as api:

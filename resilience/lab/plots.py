@@ -17,7 +17,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from .backoff import Strategy
+from ..backoff import Strategy
 
 __all__ = [
     "COLOURS",

@@ -15,10 +15,10 @@ from typing import Any
 import anthropic
 import httpx
 
-from ..classification import classify
-from ..clock import VirtualClock
-from ..fakeapi import FakeClaude
-from . import exercise
+from course import exercise
+from resilience.classification import classify
+from resilience.clock import VirtualClock
+from resilience.testing import FakeClaude
 
 __all__ = ["ACTIONS", "CHECKS", "check_action_for", "check_should_retry"]
 

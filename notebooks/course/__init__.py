@@ -1,10 +1,10 @@
 """Self-checking exercises for the course notebooks.
 
-Each lesson ``NN`` has a module ``resilience.exercises.lessonNN`` with one checker per
+Each lesson ``NN`` has a module ``course.lessonNN`` with one checker per
 exercise, gathered in its ``CHECKS`` dict (exercise name -> checker). In a notebook the
 learner fills in a stub and runs the checker::
 
-    from resilience.exercises.lesson06 import check_full_jitter
+    from course.lesson06 import check_full_jitter
     check_full_jitter(my_full_jitter)
 
 A checker prints one line, and returns True (pass), False (not yet) or None (the stub still

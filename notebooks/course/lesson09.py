@@ -13,10 +13,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..clock import VirtualClock
-from ..fallback import Fallback
-from ..models import FALLBACK_MODEL, MODEL
-from . import exercise
+from course import exercise
+from resilience.clock import VirtualClock
+from resilience.fallback import Fallback
+from resilience.models import FALLBACK_MODEL, MODEL
 
 __all__ = ["CHECKS", "check_model_chain", "check_remembering"]
 
@@ -35,7 +35,7 @@ def check_remembering(solution: Callable[..., Any]) -> None:
     """``solution(step, cache)`` saves answers, passes exceptions through, feeds a chain."""
     import anthropic
 
-    from ..fakeapi import FakeClaude
+    from resilience.testing import FakeClaude
 
     with FakeClaude(clock=VirtualClock(), seed=9) as api:
         client = api.client(max_retries=0)
@@ -77,7 +77,7 @@ def check_remembering(solution: Callable[..., Any]) -> None:
 
 def _case(solution: Callable[..., Any], models: Sequence[str],
           down: Sequence[str]) -> tuple[Any, list[str | None], Any]:
-    from ..fakeapi import FakeClaude, ForModel, Outage
+    from resilience.testing import FakeClaude, ForModel, Outage
 
     with FakeClaude(clock=VirtualClock(), seed=9) as api:
         api.scenario(*(ForModel(model, Outage(0.0, math.inf)) for model in down))  # 529s
@@ -96,7 +96,7 @@ def check_model_chain(solution: Callable[..., Any]) -> None:
     """``solution(client, models, static_text)`` builds the chain; checked model by model."""
     import anthropic
 
-    from ..fakeapi import FakeClaude
+    from resilience.testing import FakeClaude
 
     text = "Hello from the simulated Claude API."
     cases: list[tuple[list[str], list[str], str, Any, list[str]]] = [

@@ -16,7 +16,7 @@ from typing import Any
 
 from anthropic.types import MessageParam
 
-from . import exercise
+from course import exercise
 
 __all__ = ["CHECKS", "STATUSES", "check_ask", "check_sdk_retries", "sdk_attempts"]
 
@@ -32,8 +32,8 @@ def sdk_attempts(cases: list[tuple[int, bool | None]]) -> list[int]:
     import anthropic
     import httpx
 
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude
 
     counts = []
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
@@ -72,8 +72,8 @@ def check_sdk_retries(solution: Callable[..., Any]) -> None:
 
 def _ask_once(solution: Callable[..., Any], seed: int, outage_end: float,
               first: object = None) -> tuple[object, int]:
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude, Outage
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude, Outage
 
     with FakeClaude(clock=VirtualClock(), seed=seed) as api:
         api.scenario(Outage(start=0, end=outage_end))

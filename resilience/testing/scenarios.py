@@ -1,7 +1,7 @@
 """Scenarios: how the simulated API behaves beyond a script, on the virtual clock.
 
 A scenario looks at each request that the script (``api.respond``) does not answer and
-either returns an :class:`~resilience.fakeapi.outcomes.Outcome` (the request fails) or
+either returns an :class:`~resilience.testing.outcomes.Outcome` (the request fails) or
 None (it passes on to the next scenario; if all pass, it succeeds). Scenarios compose in
 the order given::
 
@@ -168,7 +168,7 @@ class RateLimited:
     * ``anthropic-ratelimit-requests-limit``: ``requests_per_minute``;
     * ``anthropic-ratelimit-requests-remaining``: whole tokens left;
     * ``anthropic-ratelimit-requests-reset``: when the bucket will be full again (RFC 3339,
-      on the virtual calendar of :func:`~resilience.fakeapi.responses.rfc3339`).
+      on the virtual calendar of :func:`~resilience.testing.responses.rfc3339`).
 
     The SDK reads only ``retry-after``; pacing on the other headers is the caller's job.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from anthropic.types import MessageParam
 
-from . import exercise
+from course import exercise
 
 __all__ = ["CHECKS", "check_parse_ratelimit", "check_wait_before_next"]
 
@@ -32,7 +32,7 @@ def _number(value: object) -> bool:
 
 
 def _epoch() -> float:
-    from ..fakeapi import VIRTUAL_EPOCH
+    from resilience.testing import VIRTUAL_EPOCH
 
     return VIRTUAL_EPOCH.timestamp()
 
@@ -75,8 +75,8 @@ def check_parse_ratelimit(solution: Callable[..., Any]) -> None:
 
 def _real_headers() -> tuple[Any, float]:
     """The headers of a real SDK response from the simulated API, 12.5 s in."""
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude, RateLimited
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude, RateLimited
 
     clock = VirtualClock(12.5)
     with FakeClaude(clock=clock, seed=3) as api:
@@ -92,8 +92,8 @@ def _paced_run(solution: Callable[..., Any], rpm: int, burst: int, jobs: int,
     virtual time taken. Raises AssertionError at the first 429."""
     import anthropic
 
-    from ..clock import VirtualClock
-    from ..fakeapi import FakeClaude, RateLimited, Slow
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude, RateLimited, Slow
 
     clock = VirtualClock()
     epoch = _epoch()

@@ -14,18 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..clock import VirtualClock
-from ..models import FALLBACK_MODEL, MODEL
-from . import exercise
+from course import exercise
+from resilience.clock import VirtualClock
+from resilience.models import FALLBACK_MODEL, MODEL
 
 if TYPE_CHECKING:
-    from ..fakeapi import Scenario
+    from resilience.testing import Scenario
 
 __all__ = ["CHECKS", "check_make_ask", "check_make_chain"]
 
 
 def _fake() -> Any:
-    from ..fakeapi import FakeClaude
+    from resilience.testing import FakeClaude
 
     return FakeClaude(clock=VirtualClock(), seed=0)
 
@@ -36,8 +36,8 @@ def check_make_ask(solution: Callable[..., Any]) -> None:
     attempts with the original error; never retries a 400; respects a deadline."""
     import anthropic
 
-    from ..fakeapi import error
-    from ..fakeapi.responses import DEFAULT_TEXT
+    from resilience.testing import error
+    from resilience.testing.responses import DEFAULT_TEXT
 
     with _fake() as api:
         api.respond("overloaded_error", "overloaded_error", "ok")
@@ -96,8 +96,8 @@ def check_make_chain(solution: Callable[..., Any]) -> None:
     are; a 400 or a 401 raises instead of falling back."""
     import anthropic
 
-    from ..fakeapi import ForModel, Outage
-    from ..fakeapi.responses import DEFAULT_TEXT
+    from resilience.testing import ForModel, Outage
+    from resilience.testing.responses import DEFAULT_TEXT
 
     cases: list[tuple[str, list[Scenario], int]] = [
         ("nothing is down", [], 0),

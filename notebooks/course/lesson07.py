@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .. import backoff
-from . import exercise
+from course import exercise
+from resilience import backoff
 
 __all__ = ["CHECKS", "check_attempt_times", "check_recovery_peak"]
 
@@ -43,7 +43,7 @@ def check_attempt_times(solution: Callable[..., Any]) -> None:
 
 
 def _result(timeline: tuple[int, ...], outage: float) -> Any:
-    from ..lab import HerdResult  # the lab needs NumPy; import it late
+    from resilience.lab import HerdResult  # the lab needs NumPy; import it late
 
     return HerdResult(strategy="exponential", clients=1, capacity=1.0, outage_s=outage,
                       max_attempts=1, attempts=sum(timeline), served=0, gave_up=1,

@@ -14,10 +14,10 @@ from typing import Any
 
 import anthropic
 
-from ..classification import classify
-from ..clock import VirtualClock
-from ..fakeapi import FAKE_API_KEY, FakeClaude
-from . import exercise
+from course import exercise
+from resilience.classification import classify
+from resilience.clock import VirtualClock
+from resilience.testing import FAKE_API_KEY, FakeClaude
 
 __all__ = ["CHECKS", "LOG_KEYS", "check_log_fields", "check_user_message"]
 

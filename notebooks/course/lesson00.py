@@ -13,9 +13,9 @@ from typing import Any
 import anthropic
 from anthropic.types import MessageParam
 
-from ..clock import VirtualClock
-from ..fakeapi import FakeClaude
-from . import exercise
+from course import exercise
+from resilience.clock import VirtualClock
+from resilience.testing import FakeClaude
 
 __all__ = ["CHECKS", "check_attempts_made", "check_describe"]
 

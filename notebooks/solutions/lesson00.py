@@ -7,7 +7,7 @@ import contextlib
 import anthropic
 
 from resilience import VirtualClock
-from resilience.fakeapi import FakeClaude
+from resilience.testing import FakeClaude
 
 
 def describe(e: anthropic.APIStatusError) -> tuple[int, str | None, str | None]:

@@ -16,9 +16,9 @@ from typing import Any
 
 from anthropic.types import MessageParam
 
-from ..classification import classify
-from ..clock import VirtualClock
-from . import exercise
+from course import exercise
+from resilience.classification import classify
+from resilience.clock import VirtualClock
 
 __all__ = ["CHECKS", "check_answer_or_partial", "check_is_retryable"]
 
@@ -45,7 +45,7 @@ def _exceptions() -> tuple[tuple[str, BaseException], ...]:
     """One real SDK exception per case (built once: the simulated API is fast, not free)."""
     import anthropic
 
-    from ..fakeapi import FakeClaude, stream_error
+    from resilience.testing import FakeClaude, stream_error
 
     found: list[tuple[str, BaseException]] = []
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
@@ -83,7 +83,7 @@ def check_is_retryable(solution: Callable[..., Any]) -> None:
 
 def _run(solution: Callable[..., Any], *outcomes: object) -> tuple[Any, int]:
     """Call the learner's function against a fresh simulated API; return (result, calls)."""
-    from ..fakeapi import FakeClaude
+    from resilience.testing import FakeClaude
 
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
         api.respond(*outcomes)
@@ -97,8 +97,8 @@ def check_answer_or_partial(solution: Callable[..., Any]) -> None:
     text propagate."""
     import anthropic
 
-    from ..fakeapi import ok, stream_error
-    from ..fakeapi.responses import DEFAULT_TEXT
+    from resilience.testing import ok, stream_error
+    from resilience.testing.responses import DEFAULT_TEXT
 
     for outcome, expected in [
         (ok(), (DEFAULT_TEXT, True)),

@@ -1,6 +1,6 @@
 """Outcomes: what the simulated API does with one request.
 
-:meth:`FakeClaude.respond <resilience.fakeapi.FakeClaude.respond>` queues outcomes, one per
+:meth:`FakeClaude.respond <resilience.testing.FakeClaude.respond>` queues outcomes, one per
 request. Name them with a string, or build one with a constructor when you need options:
 
 =========================  ==========================================================
@@ -110,7 +110,7 @@ class Outcome:
     """What the simulated API does with one request; see the subclasses.
 
     Attributes:
-        label: a short name recorded in :attr:`Call.outcome <resilience.fakeapi.Call>`.
+        label: a short name recorded in :attr:`Call.outcome <resilience.testing.Call>`.
         headers: extra headers for the response.
     """
 

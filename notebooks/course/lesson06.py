@@ -14,8 +14,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from .. import backoff
-from . import exercise
+from course import exercise
+from resilience import backoff
 
 __all__ = ["CHECKS", "check_calls_saved", "check_full_jitter"]
 
@@ -42,7 +42,7 @@ def check_full_jitter(solution: Callable[..., Any]) -> None:
 
 
 def _rows(table: dict[int, dict[str, float]]) -> list[Any]:
-    from ..lab.brooker2015 import Brooker2015Row  # the lab needs NumPy; import it late
+    from resilience.lab.brooker2015 import Brooker2015Row  # the lab needs NumPy; import it late
 
     return [Brooker2015Row(n, name, calls, 1000.0) for n, by_name in table.items()
             for name, calls in by_name.items()]

@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..breaker import CircuitBreaker, CircuitOpenError
-from ..clock import VirtualClock
-from . import exercise
+from course import exercise
+from resilience.breaker import CircuitBreaker, CircuitOpenError
+from resilience.clock import VirtualClock
 
 __all__ = ["CHECKS", "check_is_failure", "check_predict_states"]
 
@@ -77,7 +77,7 @@ def _sdk_errors() -> dict[str, BaseException]:
     """One real SDK exception per case, from the simulated API (each with one attempt)."""
     import anthropic
 
-    from ..fakeapi import FakeClaude, connection_error, timeout
+    from resilience.testing import FakeClaude, connection_error, timeout
 
     names = ["invalid_request_error", "authentication_error", "permission_error",
              "not_found_error", "request_too_large", "rate_limit_error", "api_error",

@@ -3,7 +3,7 @@
 ::
 
     from resilience import VirtualClock
-    from resilience.fakeapi import FakeClaude
+    from resilience.testing import FakeClaude
 
     clock = VirtualClock()
     with FakeClaude(clock=clock) as api:
@@ -19,10 +19,10 @@ Each request is answered by the first of:
 2. the script: the next outcome queued with :meth:`FakeClaude.respond`;
 3. the scenarios added with :meth:`FakeClaude.scenario`, in order;
 4. success (``"ok"``), for ``POST /v1/messages``; any other request raises
-   :class:`~resilience.fakeapi.bridge.UnmatchedRequestError` at once.
+   :class:`~resilience.testing.bridge.UnmatchedRequestError` at once.
 
 Inside the ``with`` block the SDK's own retry sleeps run on the virtual clock and its
-jitter is seeded (see :mod:`resilience.fakeapi.sdktime`), so the SDK's real schedule plays
+jitter is seeded (see :mod:`resilience.testing.sdktime`), so the SDK's real schedule plays
 out in zero wall time, the same way every run.
 """
 
@@ -165,7 +165,7 @@ class FakeClaude:
             *outcomes: names (``"ok"``, ``"overloaded_error"``, ``"timeout"``,
                 ``"connection_error"``, ``"stream_overloaded"``, ...), outcome objects
                 (``error("rate_limit_error", retry_after=3)``), or responses, exceptions
-                and side effects; see :mod:`resilience.fakeapi.outcomes`.
+                and side effects; see :mod:`resilience.testing.outcomes`.
             headers: extra headers for each of these outcomes' responses.
 
         When the queue is empty, the scenarios decide, and then the answer is ``"ok"``.

@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..budget import RetryBudget
-from . import exercise
+from course import exercise
+from resilience.budget import RetryBudget
 
 __all__ = ["CHECKS", "check_reject_probability", "check_send_with_budget",
            "check_stacked_calls"]
