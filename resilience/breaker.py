@@ -7,9 +7,11 @@ States::
     half_open --(a trial call succeeds)--> closed
     half_open --(a trial call fails)--> open (for another recovery_timeout)
 
-What it counts: only failures that say the *service* is unhealthy (by default, what
-:func:`resilience.classify` calls retryable: 429, 5xx, 529, timeouts, connection errors).
-A 400 or a 401 is the caller's fault: it neither trips the breaker nor counts as a success.
+What it counts: only failures that say the *service* is unhealthy (by default
+:func:`service_failure`: 5xx but 501, 529, an overload inside a stream, timeouts and
+connection errors). A 4xx is about the caller, never the service's health: a 400 or a 401
+is the caller's fault, and a 429 is the caller's own quota running out (the service is
+answering, quickly). None of them trips the breaker, and none counts as a success.
 A success in the closed state resets the run of failures, so old failures are forgotten.
 
 Concurrency: a lock guards the state, never the protected call, so calls run in parallel;
@@ -32,7 +34,8 @@ from .classification import classify
 from .clock import Clock, SystemClock
 from .errors import CLOSED, HALF_OPEN, OPEN, CircuitOpenError
 
-__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitOpenError", "Listener"]
+__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitOpenError", "Listener",
+           "service_failure"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,8 +44,17 @@ Listener = Callable[["CircuitBreaker", str, str], object]
 """``listener(breaker, old_state, new_state)``, called after each change of state."""
 
 
-def _service_failure(exc: BaseException) -> bool:
-    return classify(exc).retryable
+def service_failure(exc: BaseException) -> bool:
+    """The breaker's default rule: does this failure say the *service* is unhealthy?
+
+    True for what :func:`resilience.classify` calls retryable *and* is not a 4xx: 5xx but
+    501, 529, an overload inside a 200 stream, timeouts and connection errors. False for
+    every 4xx, including 429 (your quota, not the service's health) and 408/409.
+    """
+    verdict = classify(exc)
+    if not verdict.retryable or verdict.category == "rate_limit":
+        return False
+    return verdict.status is None or not 400 <= verdict.status <= 499
 
 
 class CircuitBreaker:
@@ -63,7 +75,8 @@ class CircuitBreaker:
         minimum_calls: no rate trip before this many calls are in the window
             (1 <= minimum_calls <= window_size).
         is_failure: which exceptions count against the service; by default
-            ``classify(e).retryable``. Exceptions it rejects are neutral.
+            :func:`service_failure` (5xx, 529, timeouts, connection errors; no 4xx, not
+            even 429). Exceptions it rejects are neutral.
         name: shown in errors and logs.
         listeners: called as ``listener(breaker, old, new)`` after each change of state.
 
@@ -120,7 +133,7 @@ class CircuitBreaker:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.failure_rate_threshold = failure_rate_threshold
         self.minimum_calls = minimum_calls
-        self.is_failure = is_failure if is_failure is not None else _service_failure
+        self.is_failure = is_failure if is_failure is not None else service_failure
         self.name = name
         self.listeners: list[Listener] = list(listeners)
         self._lock = threading.Lock()

@@ -69,12 +69,16 @@ def test_caller_errors_neither_trip_nor_count_as_success() -> None:
     assert breaker.state == "open"
 
 
-def test_overload_and_rate_limit_errors_count() -> None:
+def test_overloads_count_and_a_429_is_neutral() -> None:
     breaker = CircuitBreaker(failure_threshold=2, clock=VirtualClock())
-    for exc in (sdk_error(529, error_body("overloaded_error")),
-                sdk_error(429, error_body("rate_limit_error"))):
+    overloaded = sdk_error(529, error_body("overloaded_error"))
+    limited = sdk_error(429, error_body("rate_limit_error"))
+    for exc in (overloaded, limited, limited, limited):
         with pytest.raises(type(exc)):
             breaker.call(fail, exc)
+    assert (breaker.state, breaker.consecutive_failures) == ("closed", 1)  # 429: your quota
+    with pytest.raises(type(overloaded)):
+        breaker.call(fail, overloaded)
     assert breaker.state == "open"
 
 
