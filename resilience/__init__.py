@@ -3,11 +3,17 @@
 The core (this package's top level) imports nothing outside the standard library:
 
 * :func:`classify` -> :class:`Verdict`: what went wrong and whether to retry.
-* :mod:`resilience.backoff`: exponential, full/equal/decorrelated jitter, the SDK's schedule.
-* :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors.
+* :mod:`resilience.backoff`: exponential, full/equal/decorrelated jitter, the SDK's schedule,
+  each also by name (``backoff.by_name("full_jitter")``; ``backoff.NAMES``).
+* :func:`retry`: a decorator with bounded attempts, a deadline, budgets and honest errors;
+  :class:`RetryPolicy` is its checked settings and its decision rule (``decide``), which the
+  lab's simulations share.
 * :class:`CircuitBreaker`, :class:`Fallback`, :class:`RetryBudget`, :class:`AdaptiveThrottle`,
   :class:`TokenBucket` (a rate limit with bursts).
 * :class:`SystemClock`, :class:`VirtualClock`: time as a parameter.
+
+Every constructor checks its arguments (``resilience._check``): a wrong type raises
+``TypeError`` naming the argument, a value out of range ``ValueError`` naming the range.
 
 The simulated Claude API (``resilience.testing``) and the simulation lab
 (``resilience.lab``) are separate modules that build on this core.
@@ -22,7 +28,7 @@ from .clock import Clock, SystemClock, VirtualClock
 from .fallback import Fallback, Served, may_fall_back
 from .models import FALLBACK_MODEL, MODEL
 from .ratelimit import TokenBucket
-from .retrying import retry
+from .retrying import RetryPolicy, retry
 
 __all__ = [
     "ERRORS",
@@ -35,6 +41,7 @@ __all__ = [
     "ErrorSpec",
     "Fallback",
     "RetryBudget",
+    "RetryPolicy",
     "Served",
     "SystemClock",
     "TokenBucket",

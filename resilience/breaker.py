@@ -17,6 +17,12 @@ A success in the closed state resets the run of failures, so old failures are fo
 Concurrency: a lock guards the state, never the protected call, so calls run in parallel;
 half-open admits at most ``half_open_max_calls`` trial calls at once and rejects the rest
 at once with :class:`CircuitOpenError`. Time comes from an injectable monotonic clock.
+
+Listeners and ``is_failure`` are your code, run by the breaker; their errors never
+corrupt its state. A listener that raises is logged (logger ``resilience.breaker``) and
+the rest still run, so a call's result or error always reaches its caller. When
+``is_failure`` raises, the call's outcome counts as neutral (a half-open trial slot is
+given back) and its error propagates, chained to the call's own error.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
+from . import _check
 from .classification import classify
 from .clock import Clock, SystemClock
 from .errors import CLOSED, HALF_OPEN, OPEN, CircuitOpenError
@@ -42,6 +50,13 @@ T = TypeVar("T")
 
 Listener = Callable[["CircuitBreaker", str, str], object]
 """``listener(breaker, old_state, new_state)``, called after each change of state."""
+
+_log = logging.getLogger(__name__)
+
+_TICKETS: contextvars.ContextVar[tuple[tuple[CircuitBreaker, bool], ...]] = \
+    contextvars.ContextVar("resilience.breaker.tickets", default=())
+"""The ``with breaker:`` blocks open in this context: ``(breaker, is a trial)``, innermost
+last. One variable for every breaker (a ContextVar is never freed)."""
 
 
 def service_failure(exc: BaseException) -> bool:
@@ -80,11 +95,15 @@ class CircuitBreaker:
         name: shown in errors and logs.
         listeners: called as ``listener(breaker, old, new)`` after each change of state.
 
+    Raises:
+        TypeError: a setting of the wrong type, named (``listeners[0] must be callable``).
+        ValueError: a setting out of range, named with its range.
+
     Attributes:
         history: ``(time, state)`` for the start and every change, for plots.
     """
 
-    __slots__ = ("_consecutive", "_lock", "_opened_at", "_pending", "_state", "_tickets",
+    __slots__ = ("_consecutive", "_lock", "_opened_at", "_pending", "_state",
                  "_trials", "_window", "clock", "failure_rate_threshold", "failure_threshold",
                  "half_open_max_calls", "history", "is_failure", "listeners", "minimum_calls",
                  "name", "recovery_timeout")
@@ -103,39 +122,43 @@ class CircuitBreaker:
         name: str = "claude",
         listeners: tuple[Listener, ...] | list[Listener] = (),
     ) -> None:
-        if failure_threshold is not None and (
-                isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int)
-                or failure_threshold < 1):
-            raise ValueError(f"failure_threshold must be an int >= 1 or None, "
-                             f"got {failure_threshold!r}")
-        if not 0 < recovery_timeout < float("inf"):
-            raise ValueError(f"recovery_timeout must be a finite number of seconds > 0, "
-                             f"got {recovery_timeout!r}")
-        if isinstance(half_open_max_calls, bool) or not isinstance(half_open_max_calls, int) \
-                or half_open_max_calls < 1:
-            raise ValueError(f"half_open_max_calls must be an int >= 1, "
-                             f"got {half_open_max_calls!r}")
-        if failure_rate_threshold is not None and not 0 < failure_rate_threshold <= 1:
-            raise ValueError(f"failure_rate_threshold must be in (0, 1] or None, "
-                             f"got {failure_rate_threshold!r}")
-        if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1:
-            raise ValueError(f"window_size must be an int >= 1, got {window_size!r}")
-        if isinstance(minimum_calls, bool) or not isinstance(minimum_calls, int) \
-                or not 1 <= minimum_calls <= window_size:
-            raise ValueError(f"minimum_calls must be an int from 1 to window_size "
-                             f"({window_size}), got {minimum_calls!r}")
+        if failure_threshold is not None:
+            failure_threshold = _check.whole_number("failure_threshold", failure_threshold,
+                                                    minimum=1)
+        recovery_timeout = _check.positive_number("recovery_timeout", recovery_timeout,
+                                                  unit="seconds")
+        half_open_max_calls = _check.whole_number("half_open_max_calls", half_open_max_calls,
+                                                  minimum=1)
+        if failure_rate_threshold is not None:
+            failure_rate_threshold = _check.number("failure_rate_threshold",
+                                                   failure_rate_threshold, minimum=0.0,
+                                                   maximum=1.0, above=True)
+        window_size = _check.whole_number("window_size", window_size, minimum=1)
+        minimum_calls = _check.whole_number("minimum_calls", minimum_calls, minimum=1,
+                                            maximum=window_size)
         if failure_threshold is None and failure_rate_threshold is None:
             raise ValueError("failure_threshold and failure_rate_threshold cannot both be None: "
                              "the circuit could never open")
+        if is_failure is not None:
+            _check.function("is_failure", is_failure)
+        _check.instance("name", name, str, "a str")
+        if isinstance(listeners, str | bytes):
+            raise TypeError(f"listeners must be a list of callables, got {listeners!r}")
+        try:
+            listeners = list(listeners)
+        except TypeError:
+            raise TypeError(f"listeners must be a list of callables, got {listeners!r}") from None
+        for i, listener in enumerate(listeners):
+            _check.function(f"listeners[{i}]", listener)
         self.failure_threshold = failure_threshold
         self.recovery_timeout = float(recovery_timeout)
         self.half_open_max_calls = half_open_max_calls
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clock: Clock = SystemClock() if clock is None else _check.clock_like("clock", clock)
         self.failure_rate_threshold = failure_rate_threshold
         self.minimum_calls = minimum_calls
         self.is_failure = is_failure if is_failure is not None else service_failure
         self.name = name
-        self.listeners: list[Listener] = list(listeners)
+        self.listeners: list[Listener] = listeners
         self._lock = threading.Lock()
         self._state = CLOSED
         self._opened_at = 0.0
@@ -143,8 +166,6 @@ class CircuitBreaker:
         self._trials = 0
         self._window: deque[bool] = deque(maxlen=window_size)
         self._pending: list[tuple[str, str]] = []
-        self._tickets: contextvars.ContextVar[tuple[bool, ...]] = contextvars.ContextVar(
-            f"breaker-{name}", default=())
         self.history: list[tuple[float, str]] = [(self.clock.now(), CLOSED)]
 
     # -- state, under the lock ---------------------------------------------------------
@@ -165,14 +186,22 @@ class CircuitBreaker:
             self._move(HALF_OPEN, now)
 
     def _notify(self) -> None:
-        """Call listeners for changes made under the lock, after releasing it."""
+        """Call listeners for changes made under the lock, after releasing it.
+
+        A listener that raises is logged and skipped: the state is already settled, and the
+        caller's result or error must not be replaced by a listener's.
+        """
         if not self._pending:
             return
         with self._lock:
             changes, self._pending = self._pending, []
         for old, new in changes:
             for listener in self.listeners:
-                listener(self, old, new)
+                try:
+                    listener(self, old, new)
+                except Exception:
+                    _log.exception("circuit %r: listener %r raised on %s -> %s; ignored",
+                                   self.name, listener, old, new)
 
     @property
     def state(self) -> str:
@@ -245,6 +274,17 @@ class CircuitBreaker:
             return None
         return True if self.is_failure(exc) else None
 
+    def _release_failed(self, trial: bool, exc: BaseException | None) -> None:
+        """Record the outcome of a call that raised ``exc``. If ``is_failure`` itself raises,
+        the call counts as neutral (its trial slot is given back) and that error propagates
+        (chained to ``exc``)."""
+        try:
+            outcome = self._outcome(exc)
+        except BaseException:
+            self._release(trial, None)
+            raise
+        self._release(trial, outcome)
+
     # -- ways to use it -----------------------------------------------------------------
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -253,7 +293,7 @@ class CircuitBreaker:
         try:
             result = fn(*args, **kwargs)
         except BaseException as e:
-            self._release(trial, self._outcome(e))
+            self._release_failed(trial, e)
             raise
         if inspect.iscoroutine(result):  # an async fn: the outcome is known once awaited
             return cast(T, self._finish(trial, result))
@@ -264,7 +304,7 @@ class CircuitBreaker:
         try:
             result = await coroutine
         except BaseException as e:
-            self._release(trial, self._outcome(e))
+            self._release_failed(trial, e)
             raise
         self._release(trial, False)
         return result
@@ -284,14 +324,23 @@ class CircuitBreaker:
 
     def __enter__(self) -> CircuitBreaker:
         trial = self._acquire()
-        self._tickets.set((*self._tickets.get(), trial))
+        _TICKETS.set((*_TICKETS.get(), (self, trial)))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        tickets = self._tickets.get()
-        self._tickets.set(tickets[:-1])
-        self._release(tickets[-1], self._outcome(exc))
+        tickets = _TICKETS.get()
+        for i in range(len(tickets) - 1, -1, -1):  # this breaker's innermost block
+            if tickets[i][0] is self:
+                trial = tickets[i][1]
+                _TICKETS.set(tickets[:i] + tickets[i + 1:])
+                break
+        else:
+            raise RuntimeError(f"circuit {self.name!r}: __exit__ without a matching __enter__")
+        if exc is None:
+            self._release(trial, False)
+        else:
+            self._release_failed(trial, exc)
 
     async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()

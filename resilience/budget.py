@@ -17,6 +17,7 @@ import random
 import threading
 from collections import deque
 
+from . import _check
 from .clock import Clock, SystemClock
 
 __all__ = ["AdaptiveThrottle", "RetryBudget"]
@@ -42,15 +43,12 @@ class RetryBudget:
     __slots__ = ("_lock", "_tokens", "capacity", "cost", "denied", "granted", "ratio")
 
     def __init__(self, capacity: float = 10.0, ratio: float = 0.1, cost: float = 1.0) -> None:
-        if not 0 < capacity < float("inf"):
-            raise ValueError(f"capacity must be a finite number > 0, got {capacity!r}")
-        if not 0 <= ratio <= capacity:
-            raise ValueError(f"ratio must be between 0 and capacity ({capacity}), got {ratio!r}")
-        if not 0 < cost < float("inf"):
-            raise ValueError(f"cost must be a finite number > 0, got {cost!r}")
-        self.capacity = float(capacity)
-        self.ratio = float(ratio)
-        self.cost = float(cost)
+        self.capacity = _check.positive_number("capacity", capacity)
+        self.ratio = _check.number("ratio", ratio, minimum=0.0)
+        if self.ratio > self.capacity:
+            raise ValueError(f"ratio must be between 0 and capacity ({self.capacity:g}), "
+                             f"got {ratio!r}")
+        self.cost = _check.positive_number("cost", cost)
         self._tokens = self.capacity
         self._lock = threading.Lock()
         self.granted = 0
@@ -92,36 +90,55 @@ class AdaptiveThrottle:
 
     With ``k = 2`` a backend that can accept ``C`` requests sees about ``2 C``.
 
+    The counts live in buckets of ``bucket`` seconds, at most :attr:`MAX_BUCKETS` of them
+    (a finer ``bucket`` is widened to ``window / MAX_BUCKETS``), with running totals: each
+    call does a bounded amount of work and the memory stays bounded, whatever the load.
+
     Args:
         k: the multiplier (>= 1; 2 is typical, lower is more aggressive).
         window: the sliding window in seconds (> 0; the SRE book uses 2 minutes).
         clock: where time comes from.
         bucket: the width of the counting buckets in seconds (0 < bucket <= window).
+
+    Attributes:
+        bucket: the bucket width in use: ``max(bucket, window / MAX_BUCKETS)``.
     """
 
-    __slots__ = ("_buckets", "_lock", "bucket", "clock", "k", "window")
+    MAX_BUCKETS = 1024
+    """The most buckets kept: the window's resolution is at worst ``window / 1024``."""
+
+    __slots__ = ("_accepts", "_buckets", "_lock", "_requests", "bucket", "clock", "k",
+                 "window")
 
     def __init__(self, k: float = 2.0, window: float = 120.0, clock: Clock | None = None,
                  bucket: float = 1.0) -> None:
-        if not 1.0 <= k < float("inf"):
-            raise ValueError(f"k must be a finite number >= 1, got {k!r}")
-        if not 0 < window < float("inf"):
-            raise ValueError(f"window must be a finite number of seconds > 0, got {window!r}")
-        if not 0 < bucket <= window:
-            raise ValueError(f"bucket must be > 0 and <= window ({window}), got {bucket!r}")
-        self.k = float(k)
-        self.window = float(window)
-        self.bucket = float(bucket)
-        self.clock: Clock = clock if clock is not None else SystemClock()
-        # Each entry: [bucket index, requests, accepts]
+        self.k = _check.number("k", k, minimum=1.0)
+        self.window = _check.positive_number("window", window, unit="seconds")
+        bucket = _check.positive_number("bucket", bucket, unit="seconds")
+        if bucket > self.window:
+            raise ValueError(f"bucket must be > 0 and <= window ({self.window:g} s), "
+                             f"got {bucket!r}")
+        self.bucket = max(bucket, self.window / self.MAX_BUCKETS)
+        self.clock: Clock = SystemClock() if clock is None else _check.clock_like("clock", clock)
+        # Each entry: [bucket index, requests, accepts]; the totals are over all entries.
         self._buckets: deque[list[int]] = deque()
+        self._requests = 0
+        self._accepts = 0
         self._lock = threading.Lock()
 
-    def _current(self) -> list[int]:
+    def _expire(self) -> int:
+        """Drop buckets that left the window; return the current bucket's index."""
         index = int(self.clock.now() // self.bucket)
         oldest = index - int(self.window // self.bucket)
-        while self._buckets and self._buckets[0][0] <= oldest:
-            self._buckets.popleft()
+        buckets = self._buckets
+        while buckets and buckets[0][0] <= oldest:
+            _, requests, accepts = buckets.popleft()
+            self._requests -= requests
+            self._accepts -= accepts
+        return index
+
+    def _current(self) -> list[int]:
+        index = self._expire()
         if not self._buckets or self._buckets[-1][0] != index:
             self._buckets.append([index, 0, 0])
         return self._buckets[-1]
@@ -129,8 +146,8 @@ class AdaptiveThrottle:
     def counts(self) -> tuple[int, int]:
         """``(requests, accepts)`` over the window."""
         with self._lock:
-            self._current()
-            return (sum(b[1] for b in self._buckets), sum(b[2] for b in self._buckets))
+            self._expire()
+            return self._requests, self._accepts
 
     def reject_probability(self) -> float:
         """``max(0, (requests - k * accepts) / (requests + 1))`` over the window."""
@@ -142,9 +159,11 @@ class AdaptiveThrottle:
         p = self.reject_probability()
         with self._lock:
             self._current()[1] += 1
+            self._requests += 1
         return rng.random() >= p
 
     def record_accept(self) -> None:
         """Count one request the backend accepted."""
         with self._lock:
             self._current()[2] += 1
+            self._accepts += 1

@@ -13,7 +13,19 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
+from . import _check
+
 __all__ = ["Clock", "SystemClock", "VirtualClock"]
+
+_INF = float("inf")
+
+
+def _duration(name: str, seconds: float) -> float:
+    """``seconds`` if it is a finite number >= 0; else TypeError or ValueError naming it."""
+    kind = type(seconds)
+    if (kind is float or kind is int) and 0.0 <= seconds < _INF:
+        return seconds
+    return _check.positive_number(name, seconds, allow_zero=True, unit="seconds")
 
 
 @runtime_checkable
@@ -61,9 +73,11 @@ class VirtualClock:
     loop followed. Safe to share between threads (a lock guards the time).
 
     ``asleep`` does the same for coroutines and then yields once to the event loop. It is
-    exact for one task waiting at a time (a retry loop, an SDK client); for many clients
-    that wait concurrently, use :class:`resilience.testing.TurnClock` (threads) or the
-    simulation lab, which order events properly.
+    exact for one task waiting at a time (a retry loop, an SDK client). For many tasks that
+    wait concurrently, run them on an event loop whose time is this clock
+    (:class:`resilience.testing.VirtualTimeLoop`, or ``FakeClaude.run``): there ``asleep``
+    becomes a timer on the loop, so the tasks wake in virtual-time order. For many threads,
+    use :class:`resilience.testing.TurnClock`.
 
     Args:
         start: the time at which the clock starts, in seconds.
@@ -72,9 +86,7 @@ class VirtualClock:
     __slots__ = ("_lock", "_now", "sleeps")
 
     def __init__(self, start: float = 0.0) -> None:
-        if start != start or start in (float("inf"), float("-inf")):
-            raise ValueError(f"start must be a finite number of seconds, got {start!r}")
-        self._now = float(start)
+        self._now = _check.number("start", start, unit="seconds")
         self._lock = threading.Lock()
         self.sleeps: list[float] = []
 
@@ -83,22 +95,31 @@ class VirtualClock:
         return self._now
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by ``seconds`` (>= 0) without recording a sleep."""
-        if not seconds >= 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
+        """Move time forward by ``seconds`` (finite, >= 0) without recording a sleep."""
+        seconds = _duration("seconds", seconds)
         with self._lock:
             self._now += seconds
 
     def sleep(self, seconds: float) -> None:
-        """Record a sleep of ``seconds`` and move time forward by it, at once."""
-        if not seconds >= 0:
-            raise ValueError(f"sleep length must be >= 0 seconds, got {seconds!r}")
+        """Record a sleep of ``seconds`` (finite, >= 0) and move time forward by it, at once."""
+        seconds = _duration("sleep length", seconds)
         with self._lock:
             self._now += seconds
             self.sleeps.append(seconds)
 
     async def asleep(self, seconds: float) -> None:
-        """Like :meth:`sleep`, then give other tasks one turn of the event loop."""
+        """Like :meth:`sleep`, then give other tasks one turn of the event loop.
+
+        On an event loop whose ``clock`` is this clock (a virtual-time loop), the sleep is
+        recorded and becomes a timer on the loop instead, so concurrent tasks interleave in
+        exact virtual-time order.
+        """
+        if getattr(asyncio.get_running_loop(), "clock", None) is self:
+            seconds = _duration("sleep length", seconds)
+            with self._lock:
+                self.sleeps.append(seconds)
+            await asyncio.sleep(seconds)
+            return
         self.sleep(seconds)
         await asyncio.sleep(0)
 

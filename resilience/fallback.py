@@ -14,10 +14,11 @@ at once: a fallback would hide a problem a person has to fix.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from . import _check
 from .classification import Verdict, classify
 
 __all__ = ["Fallback", "Served", "may_fall_back"]
@@ -74,22 +75,24 @@ class Fallback(Generic[T]):
 
     def __init__(self, steps: Sequence[Callable[..., Any] | tuple[str, Callable[..., Any]]],
                  should_fall_back: Callable[[BaseException], bool] = may_fall_back) -> None:
+        if isinstance(steps, str | bytes) or not isinstance(steps, Iterable):
+            raise TypeError(f"steps must be a list of callables or (name, callable) pairs, "
+                            f"got {steps!r}")
         named: list[tuple[str, Callable[..., Any]]] = []
         for i, step in enumerate(steps):
             if isinstance(step, tuple):
                 if len(step) != 2 or not isinstance(step[0], str) or not callable(step[1]):
-                    raise ValueError(f"steps[{i}] must be a callable or a (name, callable) "
-                                     f"pair, got {step!r}")
+                    raise TypeError(f"steps[{i}] must be a callable or a (name, callable) "
+                                    f"pair, got {step!r}")
                 named.append(step)
             elif callable(step):
                 named.append((getattr(step, "__name__", f"step {i}"), step))
             else:
-                raise ValueError(f"steps[{i}] must be a callable or a (name, callable) pair, "
-                                 f"got {step!r}")
+                raise TypeError(f"steps[{i}] must be a callable or a (name, callable) pair, "
+                                f"got {step!r}")
         if not named:
             raise ValueError("steps must hold at least one step, got none")
-        if not callable(should_fall_back):
-            raise ValueError(f"should_fall_back must be callable, got {should_fall_back!r}")
+        _check.function("should_fall_back", should_fall_back)
         self.steps: tuple[tuple[str, Callable[..., Any]], ...] = tuple(named)
         self.should_fall_back = should_fall_back
 

@@ -16,6 +16,8 @@ a count within :data:`TOLERANCE` of a whole token counts as one.
 
 from __future__ import annotations
 
+from . import _check
+
 __all__ = ["TOLERANCE", "TokenBucket"]
 
 TOLERANCE = 1e-9
@@ -31,21 +33,18 @@ class TokenBucket:
     Args:
         rate: tokens added per second (> 0).
         capacity: the most tokens the bucket holds, the largest burst (>= 1).
-        start: the time at which it is full; None to start counting at the first request.
+        start: the time (finite) at which it is full; None to start counting at the first
+            request.
     """
 
     __slots__ = ("_tokens", "_updated", "capacity", "rate")
 
     def __init__(self, rate: float, capacity: float, start: float | None = None) -> None:
-        if not 0 < rate < float("inf"):
-            raise ValueError(f"rate must be a finite number of tokens per second > 0, "
-                             f"got {rate!r}")
-        if not 1 <= capacity < float("inf"):
-            raise ValueError(f"capacity must be a finite number of tokens >= 1, got {capacity!r}")
-        self.rate = float(rate)
-        self.capacity = float(capacity)
+        self.rate = _check.positive_number("rate", rate, unit="tokens per second")
+        self.capacity = _check.number("capacity", capacity, minimum=1.0, unit="tokens")
         self._tokens = self.capacity
-        self._updated = start
+        self._updated = None if start is None else _check.number("start", start,
+                                                                 unit="seconds")
 
     @property
     def tokens(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from itertools import islice
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -124,3 +125,73 @@ def test_bad_settings_raise_value_error_naming_them(make: object, base: float, c
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="kind"):
         Backoff("linear", 1, 2)
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda: backoff.full_jitter("0.5", 30), "base must be a number of seconds"),
+    (lambda: backoff.full_jitter(0.5, None), "cap must be a number of seconds"),
+    (lambda: Backoff(3, 0.5, 30), "kind must be a strategy name"),
+    (lambda: backoff.by_name(None), "name must be a strategy name"),
+])
+def test_wrong_types_raise_type_error_naming_the_argument(make: Any, needle: str) -> None:
+    with pytest.raises(TypeError, match=needle):
+        make()
+
+
+# -- one lookup by name -------------------------------------------------------------------
+
+def test_names_cover_every_strategy_and_none() -> None:
+    assert backoff.NAMES == ("none", "exponential", "full_jitter", "equal_jitter",
+                             "decorrelated_jitter", "sdk_default")
+    for name in backoff.NAMES:
+        assert backoff.by_name(name).kind == name
+    assert backoff.by_name("sdk_default") == backoff.sdk_default()
+    assert backoff.by_name("full_jitter") == backoff.full_jitter()
+    assert backoff.by_name("equal_jitter", base=0.005, cap=2.0) == backoff.equal_jitter(0.005,
+                                                                                         2.0)
+    assert backoff.by_name("exponential", cap=60.0) == backoff.exponential(0.5, 60.0)
+    assert backoff.by_name("exponential", 1.0) == backoff.exponential(1.0, 30.0)
+
+
+def test_none_never_waits_and_keeps_the_shape_of_u() -> None:
+    import numpy as np
+
+    strategy = backoff.by_name("none", base=0.005, cap=2.0)
+    assert strategy.base == 0.005
+    assert take(strategy, 0, 5) == [0.0] * 5
+    assert strategy.next_delay(np.arange(3), 0.005, np.full(3, 0.7)).tolist() == [0.0] * 3
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("linear",), "name must be one of none, exponential"),
+    (("sdk_default", 1.0), "sdk_default is the SDK's fixed schedule"),
+    (("full_jitter", 0.0), "base must be a finite number"),
+])
+def test_by_name_refuses_unknown_names_and_bad_settings(args: tuple[Any, ...],
+                                                        needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        backoff.by_name(*args)
+
+
+# -- regression (issue 9, bug 4): the exponent overflowed after 1,024 retries ---------------
+
+@pytest.mark.parametrize("make", [*ALL, backoff.sdk_default])
+def test_delays_really_are_infinite_without_overflow(make: Any) -> None:
+    strategy = make()
+    delays = list(islice(strategy.delays(random.Random(0)), 1100, 1103))
+    assert all(0.0 <= d <= strategy.cap for d in delays)
+    assert strategy.next_delay(5000, strategy.base, 0.5) <= strategy.cap
+
+
+def test_the_exponent_cap_changes_no_delay() -> None:
+    import numpy as np
+
+    for base, cap in [(0.5, 30.0), (0.005, 2.0), (1.0, 1.0), (0.3, 0.61), (1e-300, 1e300)]:
+        strategy = backoff.exponential(base, cap)
+        for n in range(0, 1000):
+            expected = min(cap, base * 2.0**n)
+            assert strategy.next_delay(n, base, 0.0) == expected
+        as_array = strategy.next_delay(np.arange(1000), base, np.zeros(1000))
+        assert as_array.tolist() == [min(cap, base * 2.0**n) for n in range(1000)]
+    assert backoff.exponential(0.5, 30.0).next_delay(np.array([1023, 1024, 5000]), 0.5,
+                                                     np.zeros(3)).tolist() == [30.0] * 3

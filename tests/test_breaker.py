@@ -177,17 +177,36 @@ def test_cancellation_is_neutral() -> None:
 
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"failure_threshold": 0}, "failure_threshold must be an int >= 1"),
-    ({"failure_threshold": 2.5}, "failure_threshold"),
     ({"recovery_timeout": 0}, "recovery_timeout must be a finite number of seconds > 0"),
     ({"recovery_timeout": float("nan")}, "recovery_timeout"),
+    ({"recovery_timeout": float("inf")}, "recovery_timeout"),
     ({"half_open_max_calls": 0}, "half_open_max_calls must be an int >= 1"),
-    ({"failure_rate_threshold": 1.5}, r"failure_rate_threshold must be in \(0, 1\]"),
+    ({"failure_rate_threshold": 1.5}, "failure_rate_threshold must be a finite number > 0 "
+                                      "and <= 1"),
+    ({"failure_rate_threshold": 0}, "failure_rate_threshold"),
     ({"window_size": 0}, "window_size"),
-    ({"minimum_calls": 500}, "minimum_calls must be an int from 1 to window_size"),
+    ({"minimum_calls": 500}, "minimum_calls must be an int >= 1 and <= 100"),
     ({"failure_threshold": None}, "cannot both be None"),
 ])
 def test_bad_settings_raise_value_error(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
+        CircuitBreaker(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"failure_threshold": 2.5}, "failure_threshold must be an int"),
+    ({"recovery_timeout": "30"}, "recovery_timeout must be a number of seconds"),
+    ({"is_failure": 5}, "is_failure must be callable"),
+    ({"listeners": [5]}, r"listeners\[0\] must be callable"),
+    ({"listeners": 5}, "listeners must be a list of callables"),
+    ({"clock": 5}, "clock must be a clock"),
+    ({"name": 5}, "name must be a str"),
+])
+def test_bad_types_raise_type_error_naming_the_argument(kwargs: dict[str, Any],
+                                                        needle: str) -> None:
+    # Regression (issue 9, bug 8): is_failure=5 and listeners=[5] were accepted, and failed
+    # only later, inside a call.
+    with pytest.raises(TypeError, match=needle):
         CircuitBreaker(**kwargs)
 
 

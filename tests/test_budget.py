@@ -45,8 +45,10 @@ def test_deposits_never_overflow_capacity() -> None:
 
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"capacity": 0}, "capacity must be a finite number > 0"),
-    ({"ratio": -0.1}, "ratio must be between 0 and capacity"),
+    ({"ratio": -0.1}, "ratio must be a finite number >= 0"),
+    ({"ratio": 20}, r"ratio must be between 0 and capacity \(10\)"),
     ({"ratio": 20}, "ratio"), ({"cost": 0}, "cost must be a finite number > 0"),
+    ({"capacity": float("inf")}, "capacity"), ({"ratio": float("nan")}, "ratio"),
 ])
 def test_bad_budgets_are_refused(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
@@ -92,3 +94,14 @@ def test_adaptive_throttle_lets_about_k_times_capacity_through() -> None:
 def test_bad_throttles_are_refused(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         AdaptiveThrottle(**kwargs)
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda: RetryBudget(capacity="10"), "capacity must be a number"),
+    (lambda: RetryBudget(cost=None), "cost must be a number"),
+    (lambda: AdaptiveThrottle(k="2"), "k must be a number"),
+    (lambda: AdaptiveThrottle(clock=5), "clock must be a clock"),
+])
+def test_wrong_types_raise_type_error_naming_the_argument(make: Any, needle: str) -> None:
+    with pytest.raises(TypeError, match=needle):
+        make()

@@ -61,10 +61,32 @@ def test_virtual_clock_moves_only_when_told_and_records_sleeps() -> None:
     clock.advance(0.5)
     asyncio.run(clock.asleep(2.0))
     assert (clock.now(), clock.sleeps) == (9.0, [1.5, 2.0])
-    with pytest.raises(ValueError, match="sleep length must be >= 0"):
+    with pytest.raises(ValueError, match="sleep length must be a finite number of seconds >= 0"):
         clock.sleep(-1)
     with pytest.raises(ValueError, match="start must be a finite number"):
         VirtualClock(start=float("nan"))
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), -0.5])
+def test_virtual_clock_refuses_sleeps_and_advances_that_are_not_finite_and_positive(
+        seconds: float) -> None:
+    # Regression (issue 9, bug 8): VirtualClock().sleep(inf) was accepted, and time became inf.
+    clock = VirtualClock()
+    with pytest.raises(ValueError, match="sleep length must be a finite number"):
+        clock.sleep(seconds)
+    with pytest.raises(ValueError, match="seconds must be a finite number"):
+        clock.advance(seconds)
+    assert (clock.now(), clock.sleeps) == (0.0, [])
+
+
+def test_virtual_clock_refuses_times_of_the_wrong_type() -> None:
+    clock = VirtualClock()
+    with pytest.raises(TypeError, match="sleep length must be a number of seconds"):
+        clock.sleep("1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="start must be a number of seconds"):
+        VirtualClock(start="0")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sleep length"):
+        clock.sleep(True)  # a bool is not a number of seconds
 
 
 def test_system_clock_is_monotonic() -> None:

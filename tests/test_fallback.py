@@ -96,9 +96,17 @@ def test_may_fall_back_default() -> None:
     assert not may_fall_back(ValueError())
 
 
-@pytest.mark.parametrize(("steps", "needle"), [([], "at least one step"),
-                                               ([42], r"steps\[0\]"),
-                                               ([("a", 1)], r"steps\[0\]")])
-def test_bad_chains_are_refused(steps: list[Any], needle: str) -> None:
-    with pytest.raises(ValueError, match=needle):
-        Fallback(steps)
+def test_an_empty_chain_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one step"):
+        Fallback([])
+
+
+@pytest.mark.parametrize(("args", "needle"), [(([42],), r"steps\[0\] must be a callable"),
+                                              (([("a", 1)],), r"steps\[0\]"),
+                                              (([("a",)],), r"steps\[0\]"),
+                                              ((42,), "steps must be a list"),
+                                              (([str], 5), "should_fall_back must be callable")])
+def test_wrong_types_raise_type_error_naming_the_argument(args: tuple[Any, ...],
+                                                          needle: str) -> None:
+    with pytest.raises(TypeError, match=needle):
+        Fallback(*args)

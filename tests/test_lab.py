@@ -15,6 +15,7 @@ import pytest
 from resilience import RetryBudget, backoff
 from resilience.lab import (
     BROOKER_STRATEGIES,
+    HERD_STRATEGIES,
     EventQueue,
     Lockstep,
     amplification,
@@ -23,7 +24,9 @@ from resilience.lab import (
     budgets,
     expected_calls,
     expected_load,
+    geometric_series,
     herd,
+    herd_sweep,
     openloop,
     to_csv,
 )
@@ -181,11 +184,21 @@ def test_the_lab_calls_the_core_backoff_formula(monkeypatch) -> None:
 @pytest.mark.parametrize(("kwargs", "name"), [
     ({"clients": [-1]}, "clients"), ({"clients": [0]}, "clients"), ({"runs": 0}, "runs"),
     ({"seed": -1}, "seed"), ({"strategies": ["bogus"]}, "strategies"),
-    ({"clients": []}, "clients"), ({"runs": 1.5}, "runs"),
+    ({"clients": []}, "clients"),
 ])
 def test_brooker2015_bad_parameters_say_which(kwargs, name) -> None:
     args = {"clients": [10], "runs": 2, "seed": 0} | kwargs
     with pytest.raises(ValueError, match=name):
+        brooker2015(**args)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"runs": 1.5}, "runs must be an int"), ({"clients": ["10"]}, "clients must be an int"),
+    ({"seed": "0"}, "seed must be an int"), ({"strategies": [1]}, "strategies must hold"),
+])
+def test_brooker2015_wrong_types_raise_type_error_naming_them(kwargs, name) -> None:
+    args = {"clients": [10], "runs": 2, "seed": 0} | kwargs
+    with pytest.raises(TypeError, match=name):
         brooker2015(**args)
 
 
@@ -369,3 +382,180 @@ def test_cli_bad_arguments_exit_2_with_a_message(args) -> None:
 def test_cli_help_works() -> None:
     assert run_cli("--help").returncode == 0
     assert "clients,strategy,calls,time_ms" in run_cli("brooker2015", "--help").stdout
+
+
+# -- pinned CSV: the command line prints exactly what it printed before issue 9 ---------------
+
+PINNED = {
+    ("budgets", "--failure-rates", "0.5,1", "--requests", "300", "--seed", "0"): """\
+policy,failure_rate,requests,load,success_rate
+retries,0.50,300,1.8700,0.9400
+token_bucket,0.50,300,1.1133,0.5667
+retry_breaker,0.50,300,1.1900,0.5967
+adaptive_throttle,0.50,300,1.8167,0.9300
+retries,1.00,300,4.0000,0.0000
+token_bucket,1.00,300,1.1133,0.0000
+retry_breaker,1.00,300,1.1900,0.0000
+adaptive_throttle,1.00,300,0.0233,0.0000
+""",
+    ("openloop", "--failure-rates", "0.3", "--seconds", "5", "--seed", "1"): """\
+loop,backoff,failure_rate,calls_per_s,expected_per_s,success_rate
+open,none,0.30,1412.2,1417.0,1.0
+closed,none,0.30,1000.0,1417.0,1.0
+open,exponential,0.30,1397.2,1417.0,1.0
+closed,exponential,0.30,704.8,1417.0,1.0
+""",
+    ("brooker2015", "--clients", "20", "--runs", "5", "--seed", "2"): """\
+clients,strategy,calls,time_ms
+20,none,154.8,598.8
+20,exponential,148.4,14353.5
+20,full_jitter,100.0,889.7
+20,equal_jitter,107.6,1733.1
+20,decorrelated_jitter,105.4,796.2
+""",
+    ("herd", "--clients", "300", "--strategies", "sdk_default,decorrelated_jitter", "--outage",
+     "5", "--max-attempts", "4", "--capacity", "20", "--seed", "3"): """\
+strategy,clients,capacity,outage_s,max_attempts,attempts,served,gave_up,last_success_s,p50_s,p99_s
+sdk_default,300,20.0,5.0,4,1200,0,300,0.00,nan,nan
+decorrelated_jitter,300,20.0,5.0,4,1193,116,184,13.75,6.99,13.25
+""",
+    ("amplification", "--layers", "3", "--attempts", "3", "--failure-rate", "0.5",
+     "--requests", "500", "--seed", "1"): """\
+policy,layers,attempts,failure_rate,requests,expected,simulated,bottom_calls
+every_layer,3,3,0.500,500,2.000,1.896,948
+top_layer,3,3,0.500,500,1.750,1.704,852
+budget_per_layer,3,3,0.500,500,nan,1.600,800
+""",
+}
+
+
+@pytest.mark.parametrize("args", list(PINNED))
+def test_cli_output_is_pinned_to_the_digit(args: tuple[str, ...]) -> None:
+    # Recorded with the code before issue 9 (own loops in the lab, params.py); the shared
+    # retry core, backoff.by_name and the one series must not change a digit.
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == PINNED[args]
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+# -- regression (issue 9, bug 12): the command line ---------------------------------------
+
+@pytest.mark.parametrize("strategies", [",", " , ", ""])
+def test_cli_an_empty_strategy_list_exits_2(strategies: str) -> None:
+    # It used to run every strategy.
+    result = run_cli("herd", "--clients", "10", "--strategies", strategies, "--seed", "0")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "expected at least one strategy" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["openloop", "--seconds", "1e7"], "of memory; the limit is 50% of the memory this machine"),
+    (["herd", "--clients", "10000000", "--max-attempts", "1000"], "GiB of memory"),
+    (["brooker2015", "--clients", "100000", "--runs", "100000"], "GiB of memory"),
+    (["budgets", "--requests", "10000000"], "the limit is 8,000,000 requests"),
+    (["brooker2015", "--clients", "3000", "--runs", "100"], "would take minutes; the limit"),
+])
+def test_cli_refuses_sizes_too_big_for_this_machine_before_allocating(args: list[str],
+                                                                      needle: str) -> None:
+    # They used to die with a NumPy MemoryError traceback, or run for many minutes.
+    result = run_cli(*args, "--seed", "0")
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_memory_message_names_the_limit_and_this_machines_memory(monkeypatch) -> None:
+    from resilience.lab import sizing
+
+    monkeypatch.setattr(sizing, "machine_memory", lambda: (8 * sizing.GIB, 16 * sizing.GIB))
+    with pytest.raises(ValueError) as info:
+        openloop([0.5], seed=0, seconds=1e5)
+    assert str(info.value) == (
+        "openloop: 100 clients x 10/s x 100000 s would need about 13.4 GiB of memory; the "
+        "limit is 50% of the memory this machine has available, 4.0 GiB (available 8.0 GiB "
+        "of 16.0 GiB)")
+    monkeypatch.setattr(sizing, "machine_memory", lambda: (64 * sizing.GIB, 64 * sizing.GIB))
+    with pytest.raises(ValueError, match="would take minutes"):
+        openloop([0.5], seed=0, seconds=1e5)   # fits in memory, but not in a minute
+
+
+def test_machine_memory_reads_this_machine() -> None:
+    from resilience.lab.sizing import machine_memory
+
+    available, total = machine_memory()
+    assert 0 < available <= total
+
+
+def test_cli_progress_goes_to_stderr_only_and_only_when_asked_or_on_a_terminal() -> None:
+    args = ("brooker2015", "--clients", "10,20", "--runs", "3", "--seed", "0")
+    quiet = run_cli(*args)
+    shown = run_cli(*args, "--progress")
+    assert quiet.returncode == shown.returncode == 0
+    assert shown.stdout == quiet.stdout            # the CSV is untouched
+    assert quiet.stderr == ""                      # stderr is a pipe here: no bar
+    assert "brooker2015" in shown.stderr and "2/2" in shown.stderr
+    assert run_cli(*args, "--no-progress").stderr == ""
+
+
+def test_progress_is_called_once_per_point() -> None:
+    seen: list[int] = []
+    budgets([0.0, 1.0], seed=0, requests=10, policies=["retries"], progress=seen.append)
+    herd_sweep([10, 20], ["full_jitter"], seed=0, progress=seen.append)
+    openloop([0.5], seed=0, seconds=1.0, progress=seen.append)
+    brooker2015([5, 6], runs=2, seed=0, strategies=["none"], progress=seen.append)
+    assert seen == [1] * 7
+
+
+# -- one home for each fact -----------------------------------------------------------------
+
+def test_the_lab_builds_its_strategies_with_backoff_by_name(monkeypatch) -> None:
+    seen = []
+    real = backoff.by_name
+
+    def spy(name, *args, **kwargs):
+        seen.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(backoff, "by_name", spy)
+    herd(20, "equal_jitter", seed=0, outage=1.0, max_attempts=3)
+    brooker2015([5], runs=2, seed=0, strategies=["none", "full_jitter"])
+    assert seen == ["equal_jitter", "none", "full_jitter"]
+    assert tuple(n for n in backoff.NAMES if n != "sdk_default") == BROOKER_STRATEGIES
+    assert tuple(n for n in backoff.NAMES if n != "none") == HERD_STRATEGIES
+
+
+def test_herd_amplification_and_budgets_decide_with_the_retry_core(monkeypatch) -> None:
+    from resilience.retrying import RetryPolicy
+
+    calls = []
+    real = RetryPolicy.decide
+
+    def spy(self, failed, elapsed, retry_after=None, **kwargs):
+        decision = real(self, failed, elapsed, retry_after, **kwargs)
+        calls.append((self.attempts, failed, decision.reason is None))
+        return decision
+
+    monkeypatch.setattr(RetryPolicy, "decide", spy)
+    amplification(1, 3, 1.0, requests=1, seed=0, budget_capacity=500)
+    assert calls == [(3, 1, True), (3, 2, True), (3, 3, False)] * 3  # one per policy
+    calls.clear()
+    budgets([1.0], seed=0, requests=1, retries=2, policies=["retries"])
+    assert calls == [(3, 1, True), (3, 2, True), (3, 3, False)]
+    calls.clear()
+    # One token at t = 0: one client is served, four get a 429, retry once, and give up.
+    result = herd(5, "full_jitter", seed=0, outage=0.0, capacity=1.0, max_attempts=2)
+    assert sorted(calls) == [(2, 1, True)] * 4 + [(2, 2, False)] * (4 - result.served + 1)
+
+
+def test_geometric_series_is_written_once_and_exact() -> None:
+    assert geometric_series(0.5, 3) == 1.875 == expected_load(0.5)
+    assert geometric_series(1.0, 3) == 4.0 and geometric_series(0.0, 5) == 1.0
+    assert geometric_series(0.1, 1) == 1.1           # the closed form gave 1.0999999999999999
+    assert expected_calls(1, 4, 0.3) == geometric_series(0.3, 3)
+    rows = {r.loop: r for r in openloop([0.3], seed=0, seconds=1.0)}
+    assert rows["open"].expected_per_s == 100 * 10 * geometric_series(0.3, 3)
+    with pytest.raises(ValueError, match="x must be a finite number >= 0 and <= 1"):
+        geometric_series(1.5, 2)
+    with pytest.raises(TypeError, match="r must be an int"):
+        geometric_series(0.5, 2.0)

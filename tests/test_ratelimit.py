@@ -63,7 +63,19 @@ def test_never_serves_more_than_capacity_plus_what_was_earned(
     ({"rate": 0, "capacity": 1}, "rate must be"),
     ({"rate": float("inf"), "capacity": 1}, "rate must be"),
     ({"rate": 1, "capacity": 0.5}, "capacity must be"),
+    # Regression (issue 9, bug 8): start=inf was accepted, and every refill was then NaN.
+    ({"rate": 1, "capacity": 1, "start": float("inf")}, "start must be a finite number"),
+    ({"rate": 1, "capacity": 1, "start": float("nan")}, "start must be a finite number"),
 ])
 def test_bad_settings_raise_value_error(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
+        TokenBucket(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"rate": "1", "capacity": 1}, "rate must be a number"),
+    ({"rate": 1, "capacity": 1, "start": "0"}, "start must be a number of seconds"),
+])
+def test_wrong_types_raise_type_error(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(TypeError, match=needle):
         TokenBucket(**kwargs)

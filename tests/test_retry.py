@@ -247,19 +247,33 @@ def test_the_traceback_does_not_chain_earlier_attempts() -> None:
 
 @pytest.mark.parametrize(("kwargs", "needle"), [
     ({"attempts": 0}, "attempts must be an int >= 1"),
-    ({"attempts": 2.5}, "attempts"),
-    ({"attempts": True}, "attempts"),
     ({"deadline": 0}, "deadline must be a finite number of seconds > 0"),
     ({"deadline": -1.0}, "deadline"),
     ({"deadline": float("inf")}, "deadline"),
-    ({"backoff": "fast"}, "backoff"),
-    ({"retry_on": 42}, "retry_on"),
-    ({"on_retry": 3}, "on_retry"),
-    ({"budget": 10}, "budget"),
+    ({"deadline": float("nan")}, "deadline"),
 ])
-def test_bad_settings_raise_value_error_at_construction(kwargs: dict[str, Any],
-                                                        needle: str) -> None:
+def test_bad_values_raise_value_error_at_construction(kwargs: dict[str, Any],
+                                                      needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
+        retry(**kwargs)
+
+
+@pytest.mark.parametrize(("kwargs", "needle"), [
+    ({"attempts": 2.5}, "attempts must be an int"),
+    ({"attempts": True}, "attempts must be an int"),
+    ({"deadline": "5"}, "deadline must be a number of seconds, got '5' \\(str\\)"),
+    ({"backoff": "fast"}, "backoff must be a strategy"),
+    ({"retry_on": 42}, "retry_on"),
+    ({"on_retry": 3}, "on_retry must be callable"),
+    ({"budget": 10}, "budget must be a RetryBudget"),
+    ({"rng": 5}, "rng must be a random source"),
+    ({"clock": 5}, "clock must be a clock"),
+])
+def test_bad_types_raise_type_error_naming_the_argument(kwargs: dict[str, Any],
+                                                        needle: str) -> None:
+    # Regression (issue 9, bug 8): retry(deadline="5") raised "'<' not supported between
+    # instances of 'int' and 'str'"; rng=5 and clock=5 were accepted.
+    with pytest.raises(TypeError, match=needle):
         retry(**kwargs)
 
 

@@ -46,15 +46,16 @@ SEED = 0
 # | `sdk_default` | `min(0.5 * 2**n, 8) * (1 - 0.25 * u)`: the anthropic SDK's own |
 #
 # The retry loop, the simulations and the plots all call this same method (see
-# `resilience/backoff.py`). Below, one client's first six waits for each strategy, drawn
-# from the same seeded random source. Look at the first row: the waits are exact powers of
-# two. Every client that uses it waits exactly these times.
+# `resilience/backoff.py`). `backoff.by_name(name)` builds a strategy from its name, and
+# `backoff.NAMES` lists every name, with `none` (no wait at all) first. The lab and the
+# command line build theirs the same way.
+#
+# Below, one client's first six waits for each strategy, drawn from the same seeded random
+# source. Look at the first row: the waits are exact powers of two. Every client that uses
+# it waits exactly these times.
 
 # %%
-strategies = {"exponential": backoff.exponential(), "full_jitter": backoff.full_jitter(),
-              "equal_jitter": backoff.equal_jitter(),
-              "decorrelated_jitter": backoff.decorrelated_jitter(),
-              "sdk_default": backoff.sdk_default()}
+strategies = {name: backoff.by_name(name) for name in backoff.NAMES if name != "none"}
 for name, strategy in strategies.items():
     waits = strategy.delays(random.Random(7))
     print(f"{name:20}", " ".join(f"{next(waits):5.2f}" for _ in range(6)))
@@ -176,10 +177,10 @@ for r in at_100.values():
     print(f"{r.strategy:20} {r.calls:8.1f} calls {r.time_ms / 1000:7.2f} s")
 
 # %% [markdown]
-# At N = 100, plain exponential backoff makes more than twice the calls of full jitter, and
-# takes over ten times as long: its clients keep colliding, because they keep retrying at
-# the same moments. `none` is fastest but makes the most calls. In the plot, look at how
-# the gap grows with N (the time axis is logarithmic).
+# In your run at N = 100, plain exponential backoff makes more than twice the calls of full
+# jitter, and takes over ten times as long: its clients keep colliding, because they keep
+# retrying at the same moments. `none` is fastest but makes the most calls. In the plot,
+# look at how the gap grows with N (the time axis is logarithmic).
 
 # %%
 fig = plot_brooker2015(rows)
@@ -290,7 +291,8 @@ check_calls_saved(calls_saved)
 # - Without jitter, clients that failed together come back together, every time.
 # - Jitter must scale with the wait. A fixed 0 to 1 s added to a long wait leaves the
 #   crowd in one burst.
-# - In Brooker's study full jitter makes less than half the calls of plain exponential at
-#   N = 100, and finishes more than ten times sooner.
+# - In your reproduction of Brooker's study, full jitter makes less than half the calls of
+#   plain exponential at N = 100, and finishes more than ten times sooner. The study itself
+#   shows these as curves; the ratios are your measurements.
 #
 # **Next:** [Lesson 07: The thundering herd](07_thundering_herd.ipynb)

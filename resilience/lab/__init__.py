@@ -16,6 +16,10 @@ budgets            Brooker, "Fixing retries with token buckets and circuit break
                    (2022); Google SRE "Handling Overload"
 =================  ===============================================================
 
+Every experiment checks its arguments with :mod:`resilience._check` (wrong type:
+TypeError; wrong value: ValueError naming the range) and refuses sizes too big for this
+machine before allocating (:mod:`.sizing`).
+
 This package needs NumPy (``pip install resilient-claude[lab]``); ``import resilience``
 does not.
 """
@@ -23,15 +27,18 @@ does not.
 from .amplification import AmplificationRow, amplification, expected_calls
 from .brooker2015 import STRATEGIES as BROOKER_STRATEGIES
 from .brooker2015 import Brooker2015Row, brooker2015, brooker2015_runs
+from .budgets import POLICIES as BUDGET_POLICIES
 from .budgets import BudgetRow, budgets, expected_load
 from .engine import EventQueue, Lockstep
 from .herd import STRATEGIES as HERD_STRATEGIES
 from .herd import HerdResult, herd, herd_sweep
 from .openloop import OpenLoopRow, openloop
+from .series import geometric_series
 from .tidy import to_csv
 
 __all__ = [
     "BROOKER_STRATEGIES",
+    "BUDGET_POLICIES",
     "HERD_STRATEGIES",
     "AmplificationRow",
     "Brooker2015Row",
@@ -46,6 +53,7 @@ __all__ = [
     "budgets",
     "expected_calls",
     "expected_load",
+    "geometric_series",
     "herd",
     "herd_sweep",
     "openloop",

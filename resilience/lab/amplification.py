@@ -8,12 +8,16 @@ success.
 Expected bottom calls per user request (Wald's identity, layer by layer): with ``p_0 = x``
 and ``c_0 = 1``, a retrying layer ``l`` has::
 
-    c_l = c_{l-1} * (1 - p_{l-1}**attempts) / (1 - p_{l-1})     (= c_{l-1} * attempts if p = 1)
+    c_l = c_{l-1} * (1 + p + p**2 + ... + p**(attempts - 1))    with p = p_{l-1}
     p_l = p_{l-1}**attempts
+
+(the series is :func:`~.series.geometric_series`, ``attempts`` when ``p = 1``)
 
 so under total failure (``x = 1``) every layer retrying gives ``attempts**layers`` calls:
 4 attempts x 3 layers = 64 (Google SRE book), 3 x 5 = 243 (Amazon Builders' Library).
 Retrying at one layer only gives ``(1 - x**attempts) / (1 - x)``, at most ``attempts``.
+Each retrying layer decides with the retry decorator's own rule,
+:meth:`resilience.retrying.RetryPolicy.decide` (no waiting: time plays no part here).
 A :class:`~resilience.RetryBudget` per layer caps the retries of that layer whatever the
 failure rate: under a total outage, a budget with ``capacity / cost`` tokens and no refill
 (``ratio = 0``) grants exactly ``capacity / cost`` retries (AWS SDK: 500 / 5 = 100).
@@ -27,8 +31,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from .._check import fraction, positive_number, seed_value, whole_number
 from ..budget import RetryBudget
-from .params import fraction, positive_number, seed_value, whole_number
+from ..retrying import RetryPolicy
+from .series import geometric_series
 
 __all__ = ["POLICIES", "AmplificationRow", "amplification", "expected_calls"]
 
@@ -73,26 +79,30 @@ def expected_calls(layers: int, attempts: int, failure_rate: float,
     calls, p = 1.0, x   # c_0 and p_0
     for layer in range(1, layers + 1):
         tries = attempts if layer > layers - retrying else 1
-        calls *= float(tries) if p == 1.0 else (1.0 - p**tries) / (1.0 - p)
+        calls *= geometric_series(p, tries - 1)
         p = p**tries
     return calls
 
 
-def _call(layer: int, tries: list[int], budgets: list[RetryBudget] | None, x: float,
-          rng: random.Random, counter: list[int]) -> bool:
-    """One call into ``layer`` (0 = the bottom); True on success. Counts bottom calls."""
+def _call(layer: int, policies: list[RetryPolicy], x: float, rng: random.Random,
+          counter: list[int]) -> bool:
+    """One call into ``layer`` (0 = the bottom); True on success. Counts bottom calls.
+
+    A layer deposits in its budget (if any), then calls the layer below until a success or
+    until its policy gives up (no attempts left, or the budget refuses the retry).
+    """
     if layer == 0:
         counter[0] += 1
         return rng.random() >= x
-    budget = budgets[layer - 1] if budgets is not None else None
-    if budget is not None:
-        budget.deposit()
-    for attempt in range(tries[layer - 1]):
-        if attempt > 0 and budget is not None and not budget.try_spend():
+    policy = policies[layer - 1]
+    if policy.budget is not None:
+        policy.budget.deposit()
+    failed = 0
+    while not _call(layer - 1, policies, x, rng, counter):
+        failed += 1
+        if policy.decide(failed, 0.0, delay=0.0).reason is not None:
             return False
-        if _call(layer - 1, tries, budgets, x, rng, counter):
-            return True
-    return False
+    return True
 
 
 def amplification(layers: int, attempts: int, failure_rate: float, requests: int, seed: int,
@@ -130,13 +140,15 @@ def amplification(layers: int, attempts: int, failure_rate: float, requests: int
         else:
             tries = [attempts] * layers
             expected = expected_calls(layers, attempts, x)
-        budgets = ([RetryBudget(budget_capacity, budget_ratio, budget_cost)
-                    for _ in range(layers)] if policy == "budget_per_layer" else None)
-        if budgets is not None:
+        with_budget = policy == "budget_per_layer"
+        policies = [RetryPolicy(attempts=t, deadline=None,
+                                budget=RetryBudget(budget_capacity, budget_ratio, budget_cost)
+                                if with_budget else None) for t in tries]
+        if with_budget:
             expected = float("nan")
         counter = [0]
         for _ in range(requests):
-            _call(layers, tries, budgets, x, rng, counter)
+            _call(layers, policies, x, rng, counter)
         rows.append(AmplificationRow(policy, layers, attempts, x, requests, expected,
                                      counter[0] / requests, counter[0]))
     return tuple(rows)

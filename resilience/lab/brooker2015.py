@@ -9,8 +9,8 @@ Setup (AWS Architecture Blog, 2015, and its simulator), reproduced as published:
 * Every message (request or reply) takes ``|Normal(10 ms, 2 ms)|``.
 * After a failed write the client sleeps, then reads again. The sleep before retry ``a``
   (``a = 1`` at the first retry, as in Brooker's code) is ``strategy.next_delay(a, previous,
-  u)`` from :mod:`resilience.backoff` with ``base = 5 ms``, ``cap = 2000 ms``; ``previous``
-  (read by decorrelated jitter only) starts at ``base``. ``none`` sleeps 0.
+  u)`` from :mod:`resilience.backoff` (built by ``backoff.by_name(name, 5 ms, 2000 ms)``);
+  ``previous`` (read by decorrelated jitter only) starts at ``base``. ``none`` sleeps 0.
 * Metrics: the write calls the server received, and the time when the last client learns
   that its write succeeded; each averaged over ``runs`` runs.
 
@@ -24,16 +24,16 @@ messages after that. All ``runs`` runs advance together in a :class:`~.engine.Lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .. import backoff
+from .._check import choices, seed_value, whole_number
 from .engine import Lockstep
-from .params import choices, seed_value, whole_number
+from .sizing import require
 
 __all__ = [
     "BASE",
@@ -42,7 +42,6 @@ __all__ = [
     "MESSAGE_SD",
     "STRATEGIES",
     "Brooker2015Row",
-    "NoSleep",
     "brooker2015",
     "brooker2015_runs",
     "brooker_strategy",
@@ -57,32 +56,37 @@ MESSAGE_MEAN = 0.010
 MESSAGE_SD = 0.002
 """Standard deviation of the message time: 2 ms (the time is ``|Normal(mean, sd)|``)."""
 
-STRATEGIES = ("none", "exponential", "full_jitter", "equal_jitter", "decorrelated_jitter")
-"""The five strategies of the study, in the order of its figures."""
+STRATEGIES = tuple(name for name in backoff.NAMES if name != "sdk_default")
+"""The five strategies of the study, in the order of its figures: ``none``, exponential,
+full, equal and decorrelated jitter (``backoff.NAMES`` without the SDK's schedule)."""
 
 _BLOCK = 128  # steps between book-keeping rounds (retire finished runs, draw random numbers)
 
-
-class NoSleep:
-    """The ``none`` strategy: retry at once. Not a backoff formula: the delay is always 0."""
-
-    __slots__ = ()
-    base = BASE
-
-    def next_delay(self, n: Any, previous: Any, u: Any) -> Any:
-        """0 seconds, with the shape of ``u``."""
-        return u * 0.0
+WORK_LIMIT = 1.5e9
+"""The most ``rows x slots x clients`` (about a minute): each step is an ``argmin`` over every
+row's slots, and a run takes a few steps per client. The full sweep is 1.2e8."""
 
 
-def brooker_strategy(name: str) -> backoff.Strategy | NoSleep:
+def _bytes(rows: int, slots: int) -> float:
+    """Peak memory of one point: seven ``(rows, slots)`` arrays (the first messages count
+    three times, twice while concatenated) plus a block of random numbers per row."""
+    return rows * slots * 8.0 * 14 + rows * _BLOCK * 8.0 * 12
+
+
+def _check_size(points: tuple[int, ...], runs: int, strategies: int) -> None:
+    """Refuse a sweep over ``points`` (values of N) that is too big for this machine."""
+    rows = runs * strategies
+    require("brooker2015", f"{max(points):,} clients x {runs:,} runs x {strategies} "
+            f"strateg{'y' if strategies == 1 else 'ies'}",
+            memory=_bytes(rows, max(points) + 1),
+            work=sum(rows * (n + 1) * n for n in points), work_limit=WORK_LIMIT,
+            unit="row-slot-client steps")
+
+
+def brooker_strategy(name: str) -> backoff.Backoff:
     """The strategy called ``name`` with the study's base (5 ms) and cap (2000 ms)."""
     choices("strategy", (name,), STRATEGIES)
-    if name == "none":
-        return NoSleep()
-    build = {"exponential": backoff.exponential, "full_jitter": backoff.full_jitter,
-             "equal_jitter": backoff.equal_jitter,
-             "decorrelated_jitter": backoff.decorrelated_jitter}[name]
-    return build(BASE, CAP)
+    return backoff.by_name(name, BASE, CAP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,7 @@ def brooker2015_runs(clients: int, strategies: Iterable[str], runs: int,
     runs = whole_number("runs", runs, minimum=1, maximum=100_000)
     seed = seed_value(seed)
     names = choices("strategies", strategies, STRATEGIES)
+    _check_size((clients,), runs, len(names))
     sleeps = [brooker_strategy(name) for name in names]
     rngs = [np.random.default_rng([seed, clients, STRATEGIES.index(name)]) for name in names]
     slots = clients + 1
@@ -187,7 +192,8 @@ def brooker2015_runs(clients: int, strategies: Iterable[str], runs: int,
 
 
 def brooker2015(clients: Iterable[int], runs: int, seed: int,
-                strategies: Iterable[str] = STRATEGIES) -> tuple[Brooker2015Row, ...]:
+                strategies: Iterable[str] = STRATEGIES, *,
+                progress: Callable[[int], object] | None = None) -> tuple[Brooker2015Row, ...]:
     """The study's sweep: mean write calls and completion time per ``(clients, strategy)``.
 
     Args:
@@ -195,18 +201,27 @@ def brooker2015(clients: Iterable[int], runs: int, seed: int,
         runs: runs per point (the study uses 100).
         seed: the random seed; the same seed gives the same rows to the last digit.
         strategies: names from :data:`STRATEGIES`.
+        progress: called with 1 after each value of N (a progress bar's ``update``).
 
     Returns:
         One :class:`Brooker2015Row` per ``(clients, strategy)``, clients-major.
+
+    Raises:
+        ValueError: a setting out of range, or a sweep too big for this machine (see
+            :mod:`.sizing`), before anything is allocated.
     """
-    counts = tuple(clients)
+    counts = tuple(whole_number("clients", n, minimum=1, maximum=100_000) for n in clients)
     if not counts:
         raise ValueError("clients must hold at least one number of clients")
+    runs = whole_number("runs", runs, minimum=1, maximum=100_000)
     names = choices("strategies", strategies, STRATEGIES)
+    _check_size(counts, runs, len(names))
     rows = []
     for n in counts:
         per_run = brooker2015_runs(n, names, runs, seed)
         for name in names:
             calls, times = per_run[name]
             rows.append(Brooker2015Row(n, name, float(calls.mean()), float(times.mean())))
+        if progress is not None:
+            progress(1)
     return tuple(rows)

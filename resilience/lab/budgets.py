@@ -17,23 +17,33 @@ What limits the retries:
   decides before every call; rejected calls fail locally without reaching the server.
 
 Time is virtual: a :class:`~resilience.VirtualClock` moves ``1 / rate`` per request, and
-the breaker and the throttle read it. Load is server calls per request.
+the breaker and the throttle read it. Load is server calls per request. Every policy
+decides its retries with the retry decorator's own rule,
+:meth:`resilience.retrying.RetryPolicy.decide` (``1 + retries`` attempts, retries at once);
+the token bucket is its budget, the retry breaker its gate.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .._check import choices, fraction, positive_number, seed_value, whole_number
 from ..breaker import CLOSED, CircuitBreaker, CircuitOpenError
 from ..budget import AdaptiveThrottle, RetryBudget
 from ..clock import VirtualClock
-from .params import choices, fraction, positive_number, seed_value, whole_number
+from ..retrying import RetryPolicy
+from .series import geometric_series
+from .sizing import require
 
 __all__ = ["POLICIES", "BudgetRow", "budgets", "expected_load"]
 
 POLICIES = ("retries", "token_bucket", "retry_breaker", "adaptive_throttle")
+
+WORK_LIMIT = 8_000_000
+"""The most requests simulated per call, over all points (about a minute: each is a few
+Python calls; the default run is 440,000)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +69,7 @@ def expected_load(failure_rate: float, retries: int = 3) -> float:
     """``1 + x + x**2 + ... + x**retries``: calls per request with plain retries."""
     x = fraction("failure_rate", failure_rate)
     retries = whole_number("retries", retries, minimum=0)
-    return sum(x**k for k in range(retries + 1))
+    return geometric_series(x, retries)
 
 
 class _Failed(Exception):
@@ -76,6 +86,9 @@ def _run(policy: str, x: float, requests: int, retries: int, rate: float,
                              clock=clock, is_failure=lambda e: isinstance(e, _Failed),
                              name="retry-breaker")
     throttle = AdaptiveThrottle(k=2.0, window=120.0, clock=clock)
+    decide = RetryPolicy(attempts=retries + 1, deadline=None,
+                         budget=budget if policy == "token_bucket" else None).decide
+    gate = (lambda: breaker.state == CLOSED) if policy == "retry_breaker" else None
     calls = successes = 0
 
     def server() -> None:
@@ -84,38 +97,41 @@ def _run(policy: str, x: float, requests: int, retries: int, rate: float,
         if rng.random() < x:
             raise _Failed
 
+    def attempt(first: bool) -> bool:
+        """One attempt of a request; True on success."""
+        if policy == "adaptive_throttle" and not throttle.allow(rng):
+            return False              # rejected locally: counts as a failed attempt
+        try:
+            if policy == "retry_breaker" and first:
+                try:
+                    breaker.call(server)   # first tries feed the breaker
+                except CircuitOpenError:
+                    server()               # open: the first try still goes out
+            else:
+                server()
+        except _Failed:
+            return False
+        if policy == "adaptive_throttle":
+            throttle.record_accept()
+        return True
+
     for _ in range(requests):
         clock.advance(1.0 / rate)
-        for attempt in range(retries + 1):
-            if attempt > 0:
-                if policy == "token_bucket" and not budget.try_spend():
-                    break
-                if policy == "retry_breaker" and breaker.state != CLOSED:
-                    break
-            elif policy == "token_bucket":
-                budget.deposit()
-            if policy == "adaptive_throttle" and not throttle.allow(rng):
-                continue              # rejected locally: counts as a failed attempt
-            try:
-                if policy == "retry_breaker" and attempt == 0:
-                    try:
-                        breaker.call(server)   # first tries feed the breaker
-                    except CircuitOpenError:
-                        server()               # open: the first try still goes out
-                else:
-                    server()
-            except _Failed:
-                continue
-            if policy == "adaptive_throttle":
-                throttle.record_accept()
+        if policy == "token_bucket":
+            budget.deposit()
+        failed = 0
+        while not attempt(failed == 0):
+            failed += 1
+            if decide(failed, 0.0, delay=0.0, gate=gate).reason is not None:
+                break
+        else:
             successes += 1
-            break
     return BudgetRow(policy, x, requests, calls / requests, successes / requests)
 
 
 def budgets(failure_rates: Iterable[float], seed: int, *, requests: int = 10_000,
-            retries: int = 3, rate: float = 100.0,
-            policies: Iterable[str] = POLICIES) -> tuple[BudgetRow, ...]:
+            retries: int = 3, rate: float = 100.0, policies: Iterable[str] = POLICIES,
+            progress: Callable[[int], object] | None = None) -> tuple[BudgetRow, ...]:
     """Load and success rate of each policy at each failure rate.
 
     Args:
@@ -126,6 +142,10 @@ def budgets(failure_rates: Iterable[float], seed: int, *, requests: int = 10_000
         retries: retries per request (>= 0).
         rate: requests per second, for the breaker's and the throttle's clocks (> 0).
         policies: names from :data:`POLICIES`.
+        progress: called with 1 after each ``(failure rate, policy)`` point.
+
+    Raises:
+        ValueError: a setting out of range, or a run too long (see :mod:`.sizing`).
     """
     rates = tuple(fraction("failure_rates", x) for x in failure_rates)
     if not rates:
@@ -135,4 +155,12 @@ def budgets(failure_rates: Iterable[float], seed: int, *, requests: int = 10_000
     retries = whole_number("retries", retries, minimum=0, maximum=30)
     rate = positive_number("rate", rate)
     names = choices("policies", policies, POLICIES)
-    return tuple(_run(name, x, requests, retries, rate, seed) for x in rates for name in names)
+    points = [(x, name) for x in rates for name in names]
+    require("budgets", f"{requests:,} requests x {len(points)} points", memory=0.0,
+            work=requests * len(points), work_limit=WORK_LIMIT, unit="requests")
+    rows = []
+    for x, name in points:
+        rows.append(_run(name, x, requests, retries, rate, seed))
+        if progress is not None:
+            progress(1)
+    return tuple(rows)

@@ -9,15 +9,23 @@ Examples::
     python -m resilience openloop --failure-rates 0,0.5,1 --seed 0
     python -m resilience budgets --failure-rates 0,0.5,1 --seed 0
 
-Bad arguments exit with status 2 and say which argument and what is allowed.
+Bad arguments exit with status 2 and say which argument and what is allowed; so do sizes
+too big for this machine (the message names the limit and the memory available).
+
+The CSV goes to stdout, nothing else. A run that lasts more than a second shows a progress
+bar (tqdm) on stderr when stderr is a terminal; ``--progress`` shows it anyway (from the
+start) and ``--no-progress`` never.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+
+from resilience import backoff
 
 
 def _list(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
@@ -33,7 +41,16 @@ def _list(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
 
 
 def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    """Comma-separated strategy names, each one of ``backoff.NAMES``; at least one."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"expected at least one strategy, from {', '.join(backoff.NAMES)}")
+    for name in names:
+        if name not in backoff.NAMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown strategy {name!r}; choose from {', '.join(backoff.NAMES)}")
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,22 +58,30 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m resilience",
         description="Run a simulation-lab experiment and print its results as CSV.")
     sub = parser.add_subparsers(dest="experiment", required=True, metavar="experiment")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress bar on stderr (default: for runs over a second, "
+                             "when stderr is a terminal)")
 
-    p = sub.add_parser("brooker2015", help="Brooker (2015) OCC contention: calls and time",
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = add("brooker2015", help="Brooker (2015) OCC contention: calls and time",
                        description="Brooker (2015) jitter study. Prints "
                                    "clients,strategy,calls,time_ms.")
     p.add_argument("--clients", type=_list(int), default=tuple(range(10, 200, 10)),
                    help="comma-separated numbers of clients (default 10,20,...,190)")
     p.add_argument("--runs", type=int, default=100, help="runs per point (default 100)")
     p.add_argument("--strategies", type=_names, default=None,
-                   help="comma-separated strategies (default: all five)")
+                   help="comma-separated strategies (default: all five: "
+                        "none,exponential,full_jitter,equal_jitter,decorrelated_jitter)")
     p.add_argument("--seed", type=int, required=True)
 
-    p = sub.add_parser("herd", help="a thundering herd: 529 outage then 429s",
+    p = add("herd", help="a thundering herd: 529 outage then 429s",
                        description="Clients send at once into an outage, then a token bucket.")
     p.add_argument("--clients", type=_list(int), default=(1000,))
     p.add_argument("--strategies", type=_names, default=None,
-                   help="comma-separated strategies (default: all)")
+                   help="comma-separated strategies (default: all but none)")
     p.add_argument("--capacity", type=float, default=50.0, help="requests/s after the outage")
     p.add_argument("--outage", type=float, default=30.0, help="seconds of 529s from t=0")
     p.add_argument("--max-attempts", type=int, default=10)
@@ -64,20 +89,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="print attempts per second (strategy,clients,second,attempts)")
     p.add_argument("--seed", type=int, required=True)
 
-    p = sub.add_parser("amplification", help="retries at every layer vs one layer vs a budget")
+    p = add("amplification", help="retries at every layer vs one layer vs a budget")
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--attempts", type=int, default=4)
     p.add_argument("--failure-rate", type=float, default=1.0)
     p.add_argument("--requests", type=int, default=100)
     p.add_argument("--seed", type=int, required=True)
 
-    p = sub.add_parser("openloop", help="Brooker (2022): open vs closed loop, backoff or not")
+    p = add("openloop", help="Brooker (2022): open vs closed loop, backoff or not")
     p.add_argument("--failure-rates", type=_list(float),
                    default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--seed", type=int, required=True)
 
-    p = sub.add_parser("budgets", help="retries vs token bucket vs breaker vs throttle")
+    p = add("budgets", help="retries vs token bucket vs breaker vs throttle")
     p.add_argument("--failure-rates", type=_list(float),
                    default=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
     p.add_argument("--requests", type=int, default=10_000)
@@ -85,17 +110,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _progress(args: argparse.Namespace, total: int) -> Iterator[Callable[[int], object]]:
+    """A progress bar's ``update`` on stderr (or a no-op): forced with ``--progress``, off
+    with ``--no-progress``, else shown after a second when stderr is a terminal."""
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not show:
+        yield lambda _n: None
+        return
+    from tqdm import tqdm  # the lab extra only
+
+    with tqdm(total=total, file=sys.stderr, desc=args.experiment, unit="point",
+              delay=0.0 if args.progress else 1.0, leave=bool(args.progress)) as bar:
+        yield bar.update
+
+
 def _run(args: argparse.Namespace) -> str:
     from resilience import lab
 
+    rows: Sequence[Any]
     if args.experiment == "brooker2015":
-        rows = lab.brooker2015(args.clients, args.runs, args.seed,
-                               args.strategies or lab.BROOKER_STRATEGIES)
+        with _progress(args, len(args.clients)) as progress:
+            rows = lab.brooker2015(args.clients, args.runs, args.seed,
+                                   args.strategies or lab.BROOKER_STRATEGIES,
+                                   progress=progress)
         return lab.to_csv(rows, {"calls": 1, "time_ms": 1})
     if args.experiment == "herd":
-        results = lab.herd_sweep(args.clients, args.strategies or lab.HERD_STRATEGIES, args.seed,
-                                 capacity=args.capacity, outage=args.outage,
-                                 max_attempts=args.max_attempts)
+        strategies = args.strategies or lab.HERD_STRATEGIES
+        with _progress(args, len(args.clients) * len(strategies)) as progress:
+            results = lab.herd_sweep(args.clients, strategies, args.seed,
+                                     capacity=args.capacity, outage=args.outage,
+                                     max_attempts=args.max_attempts, progress=progress)
         if args.timeline:
             lines = ["strategy,clients,second,attempts"]
             lines += [f"{r.strategy},{r.clients},{s},{count}"
@@ -106,10 +151,14 @@ def _run(args: argparse.Namespace) -> str:
         return lab.to_csv(lab.amplification(args.layers, args.attempts, args.failure_rate,
                                             args.requests, args.seed), default_decimals=3)
     if args.experiment == "openloop":
-        return lab.to_csv(lab.openloop(args.failure_rates, args.seed, seconds=args.seconds),
-                          {"failure_rate": 2}, default_decimals=1)
-    return lab.to_csv(lab.budgets(args.failure_rates, args.seed, requests=args.requests),
-                      {"failure_rate": 2}, default_decimals=4)
+        with _progress(args, len(args.failure_rates)) as progress:
+            rows = lab.openloop(args.failure_rates, args.seed, seconds=args.seconds,
+                                progress=progress)
+        return lab.to_csv(rows, {"failure_rate": 2}, default_decimals=1)
+    with _progress(args, len(args.failure_rates) * len(lab.BUDGET_POLICIES)) as progress:
+        rows = lab.budgets(args.failure_rates, args.seed, requests=args.requests,
+                           progress=progress)
+    return lab.to_csv(rows, {"failure_rate": 2}, default_decimals=4)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         text = _run(args)
     except ValueError as e:
-        parser.error(f"{args.experiment}: {e}")  # exits with status 2
+        text = str(e)
+        if not text.startswith(f"{args.experiment}:"):
+            text = f"{args.experiment}: {text}"
+        parser.error(text)  # exits with status 2
     sys.stdout.write(text)
     return 0
 

@@ -10,10 +10,11 @@ Server model (virtual time, seconds; requests are answered at once):
   the next token.
 
 Client model: all ``clients`` send at ``t = 0``. After a failure a client waits, then tries
-again, up to ``max_attempts`` attempts in all, then gives up. The wait before retry ``n``
-(``n = 0`` first) is ``max(strategy.next_delay(n, previous, u), retry_after)``, exactly what
-:func:`resilience.retry` does; the ``sdk_default`` strategy waits like the anthropic SDK
-instead: exactly ``retry-after`` when the server sent one, else its own schedule.
+again, up to ``max_attempts`` attempts in all, then gives up. Each client decides with the
+retry decorator's own rule, :meth:`resilience.retrying.RetryPolicy.decide`: the wait before
+retry ``n`` (``n = 0`` first) is ``max(strategy.next_delay(n, previous, u), retry_after)``;
+the ``sdk_default`` strategy waits like the anthropic SDK instead: exactly
+``retry-after`` when the server sent one, else its own schedule.
 
 Speed: a client's backoff delays do not depend on the server's answers (``previous`` is the
 backoff delay before any retry-after floor, as in :func:`resilience.retry`), so every
@@ -26,32 +27,41 @@ tokens, are attempts handled one by one in time order in an :class:`~.engine.Eve
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .. import backoff
+from .._check import choices, positive_number, seed_value, whole_number
 from ..ratelimit import TokenBucket
+from ..retrying import RetryPolicy
 from .engine import EventQueue
-from .params import choices, positive_number, seed_value, whole_number
+from .sizing import require
 
-__all__ = ["STRATEGIES", "HerdResult", "herd", "herd_strategy", "herd_sweep"]
+__all__ = ["STRATEGIES", "HerdResult", "herd", "herd_sweep"]
 
-STRATEGIES = ("exponential", "full_jitter", "equal_jitter", "decorrelated_jitter",
-              "sdk_default")
-"""Strategies from :mod:`resilience.backoff`, with their default base (0.5 s) and cap (30 s)."""
+STRATEGIES = tuple(name for name in backoff.NAMES if name != "none")
+"""Strategies from :mod:`resilience.backoff` (all but ``none``), built by
+:func:`resilience.backoff.by_name` with their defaults (0.5 s base, 30 s cap)."""
+
+WORK_LIMIT = 10_000_000
+"""The most ``clients x max_attempts`` per call, summed over a sweep (about a minute: after
+the outage each attempt is one event handled in Python)."""
+_BYTES = 100.0
+"""Peak bytes per client-attempt: three ``(clients, max_attempts)`` arrays, the outage's
+attempt times, and a Python float per arrival."""
 
 
-def herd_strategy(name: str) -> backoff.Backoff:
-    """The core strategy called ``name`` with its defaults (0.5 s base, 30 s cap)."""
-    choices("strategy", (name,), STRATEGIES)
-    build = {"exponential": backoff.exponential, "full_jitter": backoff.full_jitter,
-             "equal_jitter": backoff.equal_jitter,
-             "decorrelated_jitter": backoff.decorrelated_jitter,
-             "sdk_default": backoff.sdk_default}[name]
-    return build()
+def _check_size(clients: int, max_attempts: int, work: int | None = None,
+                herds: int = 1) -> None:
+    """Refuse herds of up to ``clients`` clients (``work`` client-attempts in all)."""
+    what = f"{clients:,} clients x {max_attempts:,} attempts"
+    require("herd", what if herds == 1 else f"{herds} herds of up to {what}",
+            memory=clients * max_attempts * _BYTES,
+            work=clients * max_attempts if work is None else work,
+            work_limit=WORK_LIMIT, unit="client-attempts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +97,9 @@ class HerdResult:
 
 def _schedules(strategy: backoff.Backoff, clients: int, retries: int,
                rng: np.random.Generator) -> NDArray[np.float64]:
-    """``(clients, retries)`` backoff delays: column ``n`` is ``next_delay(n, previous, u)``."""
-    delays = np.empty((clients, retries))
+    """``(clients, retries + 1)`` backoff delays: column ``n`` is ``next_delay(n, previous,
+    u)``; the last column is 0 (no retry follows the last attempt)."""
+    delays = np.zeros((clients, retries + 1))
     previous = np.full(clients, strategy.base)
     for n in range(retries):
         previous = strategy.next_delay(n, previous, rng.random(clients))
@@ -114,13 +125,14 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
     capacity = positive_number("capacity", capacity)
     outage = positive_number("outage", outage, allow_zero=True)
     max_attempts = whole_number("max_attempts", max_attempts, minimum=1, maximum=1000)
-    chosen = herd_strategy(strategy)
+    _check_size(clients, max_attempts)
+    chosen = backoff.by_name(strategy)
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy)])
     delays = _schedules(chosen, clients, max_attempts - 1, rng)
 
     # The outage: attempt k of a client is at the sum of its first k delays.
     times = np.zeros((clients, max_attempts))
-    np.cumsum(delays, axis=1, out=times[:, 1:])
+    np.cumsum(delays[:, :-1], axis=1, out=times[:, 1:])
     in_outage = times < outage
     during = times[in_outage]             # every one of these got a 529
     first_after = in_outage.sum(axis=1)   # index of each client's first attempt after it
@@ -133,6 +145,7 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
         first = int(first_after[late])
         queue.push(float(times[late, first]), (int(late), first))
     server = TokenBucket(rate=capacity, capacity=capacity, start=outage)
+    policy = RetryPolicy(attempts=max_attempts, deadline=None, backoff=chosen)
     honour_exactly = strategy == "sdk_default"
     while len(queue):
         now, (client, k) = queue.pop()
@@ -141,11 +154,10 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
         if retry_after == 0.0:
             served_at.append(now)
             continue
-        if k + 1 == max_attempts:
-            continue                      # gave up
-        wait = float(delays[client, k])
-        wait = retry_after if honour_exactly else max(wait, retry_after)
-        queue.push(now + wait, (client, k + 1))
+        decision = policy.decide(k + 1, now, retry_after, delay=float(delays[client, k]))
+        if decision.reason is not None:
+            continue                      # gave up: no attempts left
+        queue.push(now + (retry_after if honour_exactly else decision.wait), (client, k + 1))
 
     horizon = max(1, math.ceil(max(arrival)) + 1)
     timeline = np.bincount(np.floor(np.asarray(arrival)).astype(np.int64), minlength=horizon)
@@ -163,12 +175,25 @@ def herd(clients: int, strategy: str, seed: int, *, capacity: float = 50.0,
 
 
 def herd_sweep(clients: Iterable[int], strategies: Iterable[str], seed: int, *,
-               capacity: float = 50.0, outage: float = 30.0,
-               max_attempts: int = 10) -> tuple[HerdResult, ...]:
-    """:func:`herd` for every ``(clients, strategy)`` pair, clients-major."""
-    counts = tuple(clients)
+               capacity: float = 50.0, outage: float = 30.0, max_attempts: int = 10,
+               progress: Callable[[int], object] | None = None) -> tuple[HerdResult, ...]:
+    """:func:`herd` for every ``(clients, strategy)`` pair, clients-major.
+
+    ``progress`` is called with 1 after each herd. A sweep too big for this machine is
+    refused before the first herd runs (see :mod:`.sizing`).
+    """
+    counts = tuple(whole_number("clients", n, minimum=1, maximum=10_000_000) for n in clients)
     if not counts:
         raise ValueError("clients must hold at least one number of clients")
     names = choices("strategies", strategies, STRATEGIES)
-    return tuple(herd(n, name, seed, capacity=capacity, outage=outage,
-                      max_attempts=max_attempts) for n in counts for name in names)
+    max_attempts = whole_number("max_attempts", max_attempts, minimum=1, maximum=1000)
+    _check_size(max(counts), max_attempts, sum(counts) * len(names) * max_attempts,
+                len(counts) * len(names))
+    results = []
+    for n in counts:
+        for name in names:
+            results.append(herd(n, name, seed, capacity=capacity, outage=outage,
+                                max_attempts=max_attempts))
+            if progress is not None:
+                progress(1)
+    return tuple(results)

@@ -21,15 +21,23 @@ Calls are counted over ``seconds`` of simulated time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import backoff
-from .params import fraction, positive_number, seed_value, whole_number
+from .._check import fraction, positive_number, seed_value, whole_number
+from .series import geometric_series
+from .sizing import require
 
-__all__ = ["OpenLoopRow", "openloop"]
+__all__ = ["WORK_LIMIT", "OpenLoopRow", "openloop"]
+
+WORK_LIMIT = 3e8
+"""The most requests simulated per call (about a minute): each failure rate simulates
+``clients * rate * seconds`` requests four times (open and closed loop, with and without
+backoff), and each closed-loop step costs about as much as 20 requests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +63,8 @@ class OpenLoopRow:
 
 def openloop(failure_rates: Iterable[float], seed: int, *, clients: int = 100,
              rate: float = 10.0, retries: int = 3, base: float = 0.1,
-             seconds: float = 60.0) -> tuple[OpenLoopRow, ...]:
+             seconds: float = 60.0,
+             progress: Callable[[int], object] | None = None) -> tuple[OpenLoopRow, ...]:
     """Open- and closed-loop call rates, with and without backoff, for each failure rate.
 
     Args:
@@ -66,6 +75,11 @@ def openloop(failure_rates: Iterable[float], seed: int, *, clients: int = 100,
         retries: retries per request (>= 0).
         base: the first backoff delay in seconds, doubling after (> 0).
         seconds: simulated time (> 0).
+        progress: called with 1 after each failure rate (a progress bar's ``update``).
+
+    Raises:
+        ValueError: a setting out of range, or a run too big for this machine (see
+            :mod:`.sizing`), before anything is allocated.
     """
     rates = tuple(fraction("failure_rates", x) for x in failure_rates)
     if not rates:
@@ -76,6 +90,12 @@ def openloop(failure_rates: Iterable[float], seed: int, *, clients: int = 100,
     retries = whole_number("retries", retries, minimum=0, maximum=30)
     base = positive_number("base", base)
     seconds = positive_number("seconds", seconds)
+    requests = clients * math.ceil(seconds * rate)    # per loop, per failure rate
+    steps = math.ceil(seconds * rate)                 # closed-loop steps, at most
+    require("openloop", f"{clients:,} clients x {rate:g}/s x {seconds:g} s",
+            memory=requests * ((retries + 1) * 24.0 + 48.0),
+            work=len(rates) * 4 * (requests + 20 * steps), work_limit=WORK_LIMIT,
+            unit="requests")
     strategy = backoff.exponential(base, base * 2.0**retries)
     latency = 1.0 / rate
     # The wait before retry n; exponential ignores u, which is drawn anyway (one per delay).
@@ -84,13 +104,15 @@ def openloop(failure_rates: Iterable[float], seed: int, *, clients: int = 100,
                                       for n in range(retries)], dtype=float)}
     rows = []
     for x in rates:
-        expected = clients * rate * sum(x**k for k in range(retries + 1))
+        expected = clients * rate * geometric_series(x, retries)
         for name, wait in waits.items():
             rng = np.random.default_rng([seed, round(x * 1e6)])
             rows.append(_open(x, name, wait, expected, rng, clients, rate, retries, seconds))
             rng = np.random.default_rng([seed, round(x * 1e6)])
             rows.append(_closed(x, name, wait, expected, rng, clients, latency, retries,
                                 seconds))
+        if progress is not None:
+            progress(1)
     return tuple(rows)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "plot_breaker_history",
     "plot_brooker2015",
     "plot_delays",
+    "plot_herd_vs_model",
     "plot_load_vs_failure",
     "plot_timeline",
     "use_course_style",
@@ -234,4 +235,63 @@ def plot_breaker_history(history: Sequence[tuple[float, str]], until: float | No
         ax.set_ylabel("breaker state")
         ax.set_title(title)
         ax.legend(loc="upper right")
+    return fig
+
+
+def plot_herd_vs_model(calls: Sequence[Any], model: Any, outage: float | None = None,
+                       label: str = "real SDK (FakeClaude)",
+                       title: str = "The real SDK's herd follows the lab's model") -> Figure:
+    """A herd run through the real SDK beside the lab's herd model, on one time axis.
+
+    Left: attempts per second, ``[s, s + 1)`` bins. Right: clients served by time ``t``
+    (the running count of 200s). The outage ``[0, outage)`` is shaded on both.
+
+    Args:
+        calls: the attempts of the real run, each with ``time`` (virtual seconds) and
+            ``status`` (200 = served), e.g. ``FakeClaude.calls``.
+        model: a :class:`~resilience.lab.herd.HerdResult` (``timeline``, ``successes``,
+            ``strategy`` and ``outage_s``), e.g. ``herd(1000, "sdk_default", seed)``.
+        outage: the outage's length in seconds (default: ``model.outage_s``).
+        label: the real run's name in the legends.
+        title: the figure's title.
+    """
+    if not calls:
+        raise ValueError("calls must hold at least one attempt")
+    if outage is None:
+        outage = getattr(model, "outage_s", None)
+    horizon = max(len(model.timeline), int(max(call.time for call in calls)) + 1)
+    attempts = [0] * horizon
+    served = [0] * horizon
+    for call in calls:
+        attempts[int(call.time)] += 1
+        if call.status == 200:
+            served[int(call.time)] += 1
+    seconds = list(range(horizon + 1))
+
+    def running(counts: Sequence[int]) -> list[int]:
+        total, out = 0, [0]
+        for count in counts:
+            total += count
+            out.append(total)
+        return out
+
+    model_name = f"lab model ({model.strategy})"
+    with course_style():
+        fig, (load_ax, served_ax) = _figure(WIDE, panels=2)
+        for ax in (load_ax, served_ax):
+            if outage:
+                ax.axvspan(0, outage, color=OUTAGE_COLOUR, alpha=0.08, label="outage (529)")
+            ax.set_xlabel("time [s]")
+        load_ax.step(seconds[:-1], attempts, where="post", label=label, color="#1f77b4")
+        load_ax.step(list(range(len(model.timeline))), model.timeline, where="post",
+                     label=model_name, color=_colour(model.strategy), linestyle="--")
+        load_ax.set_ylabel("attempts per second [1/s]")
+        load_ax.set_title("Load")
+        served_ax.plot(seconds, running(served), label=label, color="#1f77b4")
+        served_ax.plot(list(range(len(model.successes) + 1)), running(model.successes),
+                       label=model_name, color=_colour(model.strategy), linestyle="--")
+        served_ax.set_ylabel("clients served by then [clients]")
+        served_ax.set_title("Served")
+        load_ax.legend()
+        fig.suptitle(title, fontweight="bold")
     return fig
