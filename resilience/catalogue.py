@@ -6,16 +6,26 @@ fact about an error is written once. Sources: the public error docs (status, ``e
 and the installed ``anthropic`` SDK (which exception class it raises); ``tests/`` checks the
 SDK class names against the SDK itself.
 
-Three tables:
+Four tables, and the rules derived from them:
 
 * :data:`ERRORS`: one :class:`ErrorSpec` per error a learner meets, keyed by a name (for the
   documented errors the name is the ``error.type``).
 * :data:`STATUS_CATEGORIES`: the category of any HTTP status, documented or not.
+* :data:`RETRYABLE_CATEGORIES`: the categories worth a retry. It is the one home of the retry
+  rule: :func:`is_retryable_status` ("408, 409, 429 and every status >= 500 except 501"),
+  :data:`RETRYABLE_TYPES` and :attr:`ErrorSpec.retryable` are all derived from it.
 * :data:`ADVICE`: one sentence per category telling a person what to do.
+
+Spend limits come in two shapes (REFERENCE.md 2). A limit *you set* on an organization or
+workspace answers **400** ``invalid_request_error``, recognisable only by its message ("You
+have reached your specified ... API usage limits", :data:`SPEND_LIMIT_MESSAGE`). The usage
+tier's monthly cap answers **429** ``rate_limit_error`` with ``error_code``
+``enforced_spend_limit_reached`` (:data:`SPEND_LIMIT_CODES`) and no ``retry-after``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,12 +33,17 @@ from types import MappingProxyType
 __all__ = [
     "ADVICE",
     "ERRORS",
+    "RETRYABLE_CATEGORIES",
     "RETRYABLE_STATUSES",
+    "RETRYABLE_TYPES",
     "SPEND_LIMIT_CODES",
+    "SPEND_LIMIT_MESSAGE",
     "STATUS_CATEGORIES",
     "TYPE_CATEGORIES",
     "ErrorSpec",
     "category_for_status",
+    "is_retryable_status",
+    "is_spend_limit_message",
 ]
 
 
@@ -50,8 +65,9 @@ ADVICE: Mapping[str, str] = MappingProxyType(
         "change its content, do not retry it.",
         "rate_limit": "Wait at least retry-after, then retry; pace requests with the "
         "anthropic-ratelimit-* headers to stay under the limit.",
-        "spend_limit": "A spend limit was reached: raise the limit or wait for the next "
-        "period; retrying only adds load.",
+        "spend_limit": "A spend limit was reached: raise the limit you set in the Console "
+        "(a 400), or for the usage tier's monthly cap (a 429) wait for the 1st of the month "
+        "or move up a tier; retrying cannot help.",
         "api_error": "A transient error on Anthropic's side: retry with jittered backoff.",
         "timeout": "The request took too long: retry with backoff, and stream long "
         "responses instead of waiting for one big answer.",
@@ -86,6 +102,24 @@ ADVICE: Mapping[str, str] = MappingProxyType(
 )
 
 
+RETRYABLE_CATEGORIES = frozenset(
+    {
+        "request_timeout",  # 408: the server gave up waiting; the request itself is fine
+        "conflict",  # 409: a concurrent change; documented as retryable
+        "rate_limit",  # 429 (not a spend limit): wait at least retry-after
+        "api_error",  # 500
+        "bad_gateway",  # 502
+        "unavailable",  # 503
+        "timeout",  # 504
+        "overloaded",  # 529
+        "server_error",  # any other status >= 500, except 501 (not_implemented)
+        "connection",
+    }
+)
+"""The categories worth a retry: the one home of the retry rule. Every other category
+(``not_implemented`` for 501, ``spend_limit``, every other 4xx) is not."""
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
     """One error as the API sends it, and what to do about it.
@@ -95,7 +129,6 @@ class ErrorSpec:
         status: the HTTP status.
         error_type: ``error.type`` in the body.
         category: the classifier's category (a key of :data:`ADVICE`).
-        retryable: whether sending the same request again can succeed.
         sdk_class: the name of the ``anthropic`` exception the SDK raises for it.
         message: an example ``error.message``.
         headers: example headers beyond ``request-id`` and ``content-type``.
@@ -108,13 +141,18 @@ class ErrorSpec:
     status: int
     error_type: str
     category: str
-    retryable: bool
     sdk_class: str
     message: str
     headers: Mapping[str, str] = field(default_factory=dict)
     error_code: str | None = None
     documented: bool = True
     proxy_html: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again can succeed (its category is in
+        :data:`RETRYABLE_CATEGORIES`)."""
+        return self.category in RETRYABLE_CATEGORIES
 
     @property
     def advice(self) -> str:
@@ -137,42 +175,52 @@ def _spec(*args: object, **kwargs: object) -> tuple[str, ErrorSpec]:
 ERRORS: Mapping[str, ErrorSpec] = MappingProxyType(
     dict(
         [
+            # The API's documented errors, in status order (REFERENCE.md 2).
             _spec("invalid_request_error", 400, "invalid_request_error", "invalid_request",
-                  False, "BadRequestError", "messages: field required"),
+                  "BadRequestError", "messages: field required"),
             _spec("authentication_error", 401, "authentication_error", "authentication",
-                  False, "AuthenticationError", "invalid x-api-key"),
-            _spec("billing_error", 402, "billing_error", "billing", False,
-                  "PaymentRequiredError",
+                  "AuthenticationError", "invalid x-api-key"),
+            _spec("billing_error", 402, "billing_error", "billing", "PaymentRequiredError",
                   "Your credit balance is too low to access the Anthropic API."),
-            _spec("permission_error", 403, "permission_error", "permission", False,
+            _spec("permission_error", 403, "permission_error", "permission",
                   "PermissionDeniedError",
                   "Your API key does not have permission to use the specified resource."),
-            _spec("not_found_error", 404, "not_found_error", "not_found", False,
-                  "NotFoundError", "model: claude-3-opus-20240229"),
-            _spec("request_too_large", 413, "request_too_large", "request_too_large", False,
+            _spec("not_found_error", 404, "not_found_error", "not_found", "NotFoundError",
+                  "model: claude-3-opus-20240229"),
+            _spec("conflict_error", 409, "conflict_error", "conflict", "ConflictError",
+                  "The resource was modified by another request; send the request again."),
+            _spec("request_too_large", 413, "request_too_large", "request_too_large",
                   "ContentTooLargeError", "Request exceeds the maximum allowed number of bytes."),
-            _spec("rate_limit_error", 429, "rate_limit_error", "rate_limit", True,
-                  "RateLimitError",
+            _spec("rate_limit_error", 429, "rate_limit_error", "rate_limit", "RateLimitError",
                   "This request would exceed the rate limit for your organization of "
                   "50 requests per minute.",
                   {"retry-after": "5"}),
-            _spec("api_error", 500, "api_error", "api_error", True, "InternalServerError",
+            _spec("api_error", 500, "api_error", "api_error", "InternalServerError",
                   "Internal server error"),
-            _spec("timeout_error", 504, "timeout_error", "timeout", True,
-                  "GatewayTimeoutError", "Request timed out"),
-            _spec("overloaded_error", 529, "overloaded_error", "overloaded", True,
-                  "OverloadedError", "Overloaded"),
-            # Not in the public table, but met in the field and raised by the SDK.
-            _spec("spend_limit_reached", 429, "rate_limit_error", "spend_limit", False,
+            _spec("timeout_error", 504, "timeout_error", "timeout", "GatewayTimeoutError",
+                  "Request timed out"),
+            _spec("overloaded_error", 529, "overloaded_error", "overloaded", "OverloadedError",
+                  "Overloaded"),
+            # Variants of documented types, and errors met in the field.
+            # A spend limit you set on an organization or workspace: a plain 400, known only
+            # by its message.
+            _spec("workspace_spend_limit", 400, "invalid_request_error", "spend_limit",
+                  "BadRequestError",
+                  "You have reached your specified workspace API usage limits. "
+                  "You will regain access on 2027-01-01 at 00:00 UTC.",
+                  documented=False),
+            # The usage tier's monthly cap: a 429 with an error_code and no retry-after.
+            _spec("spend_limit_reached", 429, "rate_limit_error", "spend_limit",
                   "EnforcedSpendLimitReachedError",
-                  "You have reached your specified workspace API usage limits.",
+                  "Your organization has reached the monthly spend limit of its usage tier. "
+                  "Access resumes at 00:00 UTC on the 1st of next month.",
                   error_code="enforced_spend_limit_reached", documented=False),
-            _spec("unprocessable_entity", 422, "invalid_request_error", "unprocessable", False,
+            _spec("unprocessable_entity", 422, "invalid_request_error", "unprocessable",
                   "UnprocessableEntityError", "The request could not be processed.",
                   documented=False),
-            _spec("service_unavailable", 503, "api_error", "unavailable", True,
+            _spec("service_unavailable", 503, "api_error", "unavailable",
                   "ServiceUnavailableError", "Service unavailable", documented=False),
-            _spec("bad_gateway", 502, "api_error", "bad_gateway", True, "InternalServerError",
+            _spec("bad_gateway", 502, "api_error", "bad_gateway", "InternalServerError",
                   "<html><body><h1>502 Bad Gateway</h1></body></html>", documented=False,
                   proxy_html=True),
         ]
@@ -186,6 +234,12 @@ TYPE_CATEGORIES: Mapping[str, str] = MappingProxyType(
 )
 """The category of each documented ``error.type`` (used for errors inside a 200 stream)."""
 
+RETRYABLE_TYPES = frozenset(
+    error_type for error_type, category in TYPE_CATEGORIES.items()
+    if category in RETRYABLE_CATEGORIES
+)
+"""Documented ``error.type`` values worth a retry (for an error inside a 200 stream)."""
+
 SPEND_LIMIT_CODES = frozenset(
     {
         "enforced_spend_limit_reached",
@@ -194,6 +248,11 @@ SPEND_LIMIT_CODES = frozenset(
     }
 )
 """``error.details.error_code`` values that mean a spend limit, which no retry can lift."""
+
+SPEND_LIMIT_MESSAGE = re.compile(r"you have reached your specified\b.*\busage limits?\b",
+                                 re.IGNORECASE | re.DOTALL)
+"""The ``error.message`` of the 400 a spend limit you set answers with ("You have reached
+your specified workspace API usage limits. You will regain access on ...")."""
 
 STATUS_CATEGORIES: Mapping[int, str] = MappingProxyType(
     {
@@ -220,20 +279,37 @@ STATUS_CATEGORIES: Mapping[int, str] = MappingProxyType(
 )
 """The category of each HTTP status the API or a proxy is known to send."""
 
-RETRYABLE_STATUSES = frozenset({408, 409, 429})
-"""4xx statuses worth retrying. Every status >= 500 is retryable too, except 501: retry on
-``>= 500`` rather than on a hand list, which silently drops 529 and 520-524 (REFERENCE 6)."""
-
 
 def category_for_status(status: int) -> str:
-    """The category of an HTTP status: its entry in :data:`STATUS_CATEGORIES`, else by class."""
+    """The category of an HTTP status: its entry in :data:`STATUS_CATEGORIES`, else by class
+    (any other status >= 500 is a ``server_error``, as the SDK treats it; 4xx
+    ``client_error``; 2xx ``success``; anything else ``unknown``)."""
     category = STATUS_CATEGORIES.get(status)
     if category is not None:
         return category
-    if 500 <= status <= 599:
+    if status >= 500:
         return "server_error"
     if 400 <= status <= 499:
         return "client_error"
     if 200 <= status <= 299:
         return "success"
     return "unknown"
+
+
+def is_retryable_status(status: int) -> bool:
+    """Whether a response with this status is worth retrying: its category is in
+    :data:`RETRYABLE_CATEGORIES`. That works out to 408, 409, 429 and every status >= 500
+    except 501; retry on the rule, not on a hand list, which silently drops 529 and 520-524
+    (REFERENCE.md 6)."""
+    return category_for_status(status) in RETRYABLE_CATEGORIES
+
+
+def is_spend_limit_message(message: object) -> bool:
+    """Whether an ``error.message`` says a spend limit you set was reached
+    (:data:`SPEND_LIMIT_MESSAGE`); False for anything that is not a string."""
+    return isinstance(message, str) and SPEND_LIMIT_MESSAGE.search(message) is not None
+
+
+RETRYABLE_STATUSES = frozenset(s for s in STATUS_CATEGORIES if s < 500 and is_retryable_status(s))
+"""4xx statuses worth retrying (408, 409, 429), derived from :data:`RETRYABLE_CATEGORIES`. Every
+status >= 500 is retryable too, except 501: use :func:`is_retryable_status`."""

@@ -10,11 +10,18 @@ The rules, in order:
 1. ``CancelledError``, ``KeyboardInterrupt``, ``SystemExit``: category ``cancelled``, never
    retryable. Programming errors (``TypeError``, ``ValueError``, ...): never retryable.
 2. A response's ``x-should-retry: true|false`` header overrides everything below.
-3. A spend-limit ``error.details.error_code`` is not retryable (whatever the status).
+3. A spend limit is never retryable, category ``spend_limit``: a spend-limit
+   ``error.details.error_code`` (the usage tier's 429, whatever the status), or a 4xx whose
+   ``error.message`` says "You have reached your specified ... API usage limits" (the 400 a
+   limit you set answers with).
 4. Status: 408, 409, 429 and every status >= 500 but 501 are retryable; other 4xx are not.
 5. An error inside a 200 stream (``status_code == 200``) is judged by its ``error.type``:
    ``overloaded_error`` mid-stream is as retryable as a 529.
 6. Connection errors and timeouts (SDK, httpx2/httpx, builtin) are retryable.
+
+The retry verdicts of rules 4-6 are not written here: a category is retryable when the
+catalogue lists it in :data:`~resilience.catalogue.RETRYABLE_CATEGORIES`, the one home of
+the rule (``is_retryable_status`` and ``RETRYABLE_TYPES`` there derive from it too).
 
 This module imports neither ``anthropic`` nor ``httpx2``: it recognises their objects by
 their attributes, so production code pays nothing for the SDK until it uses it.
@@ -25,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,17 +39,16 @@ from typing import Any
 
 from .catalogue import (
     ADVICE,
-    RETRYABLE_STATUSES,
+    RETRYABLE_CATEGORIES,
     SPEND_LIMIT_CODES,
     TYPE_CATEGORIES,
     category_for_status,
+    is_spend_limit_message,
 )
 from .errors import CircuitOpenError
 
-__all__ = ["Verdict", "classify", "parse_retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "RETRY_BUDGET_HEADER", "Verdict", "classify", "parse_retry_after"]
 
-_RETRYABLE_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error",
-                              "timeout_error"})
 _PROGRAMMING_ERRORS = (TypeError, ValueError, AttributeError, LookupError, NameError,
                        AssertionError, NotImplementedError, ArithmeticError, ImportError)
 
@@ -58,7 +63,8 @@ class Verdict:
         status: the HTTP status, or None (a connection error has none; a mid-stream error
             has 200).
         error_type: ``error.type`` from the body, if there was one.
-        retry_after: seconds the server asked us to wait, or None.
+        retry_after: seconds the server asked us to wait, read as the SDK reads them (see
+            :func:`parse_retry_after`), or None.
         request_id: the ``request-id`` to quote to support, if any.
         advice: one sentence telling a person what to do.
         error_code: ``error.details.error_code``, if any.
@@ -83,12 +89,30 @@ def _verdict(category: str, retryable: bool, **fields: Any) -> Verdict:
     return Verdict(retryable=retryable, category=category, advice=ADVICE[category], **fields)
 
 
-def parse_retry_after(headers: Mapping[str, str] | Any, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` (preferred) or ``retry-after``, else None.
+MAX_RETRY_AFTER = 4_294_967.0
+"""The longest ``retry-after`` the SDK honours, in seconds (about 49.7 days): it caps its
+wait there because ``time.sleep`` refuses more than 2**32 ms on some platforms."""
 
-    ``retry-after`` may be seconds (float allowed) or an HTTP date, read against ``now``
-    (Unix seconds; the wall clock by default). Garbage, negative, infinite or absent values
-    give None. Header names are matched without regard to case.
+
+def parse_retry_after(headers: Mapping[str, str] | Any, now: float | None = None) -> float | None:
+    """Seconds the server asks you to wait, read as the SDK reads them; None for "not said".
+
+    The rules are the SDK's own (``_parse_retry_after_header`` and
+    ``_calculate_retry_timeout`` in ``anthropic/_base_client.py``):
+
+    1. ``retry-after-ms`` (milliseconds), if it is a number, decides alone; otherwise
+    2. ``retry-after``: seconds (a float is allowed), or else an HTTP date read against ``now``
+       (Unix seconds; the wall clock by default).
+    3. The value counts only if it is > 0: zero, negative values, past dates and NaN give None
+       (the SDK then falls back to its own backoff). It is capped at
+       :data:`MAX_RETRY_AFTER` (4,294,967 s), so ``inf`` or ``1e308`` give 4,294,967.0.
+
+    Anything that cannot be parsed counts as absent and gives None: garbage, a date out of
+    range (``Fri, 31 Dec 99999 23:59:59 GMT``), a header object that cannot be read. (The
+    SDK 2.15.0 itself raises ``ValueError`` on such a date instead of retrying; this function
+    never raises.) So for a response the SDK retries, a number here is exactly the wait the
+    SDK takes (up to the time that passes between the two readings of a date), and None means
+    the SDK waits its own jittered backoff instead. Header names match without regard to case.
     """
     try:
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}
@@ -96,44 +120,57 @@ def parse_retry_after(headers: Mapping[str, str] | Any, now: float | None = None
         return None
     raw_ms = lowered.get("retry-after-ms")
     if raw_ms is not None:
-        value = _finite(raw_ms)
-        if value is not None and value >= 0:
-            return value / 1000.0
+        value = _number(raw_ms)
+        if value is not None:
+            return _wait(value / 1000.0)
     raw = lowered.get("retry-after")
     if raw is None:
         return None
-    value = _finite(raw)
+    value = _number(raw)
     if value is None:
-        try:
-            parsed = email.utils.parsedate_tz(raw)
-        except (TypeError, ValueError, IndexError):
-            parsed = None
-        if parsed is None:
-            return None
-        value = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
-    return value if value >= 0 else None
+        value = _seconds_until(raw, time.time() if now is None else now)
+    return None if value is None else _wait(value)
 
 
-def _finite(text: str) -> float | None:
+def _number(text: str) -> float | None:
+    """``float(text)`` as the SDK parses it (``nan`` and ``inf`` included), or None."""
     try:
-        value = float(text.strip())
+        return float(text)
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
 
 
-def _error_fields(body: object) -> tuple[str | None, str | None]:
-    """``(error.type, error.details.error_code)`` from a decoded body, tolerating any shape."""
+def _seconds_until(date: str, now: float) -> float | None:
+    """Seconds from ``now`` to an HTTP date, or None if it is not a date Python can place."""
+    try:
+        parsed = email.utils.parsedate_tz(date)
+        return None if parsed is None else float(email.utils.mktime_tz(parsed) - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _wait(value: float) -> float | None:
+    """The SDK's reading of a parsed value: used only if > 0, and at most 4,294,967 s."""
+    if not value > 0:  # also NaN
+        return None
+    return min(value, MAX_RETRY_AFTER)
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None, str | None]:
+    """``(error.type, error.details.error_code, error.message)`` from a decoded body,
+    tolerating any shape (a field that is missing or not a string gives None)."""
     if not isinstance(body, Mapping):
-        return None, None
+        return None, None, None
     error = body.get("error")
     if not isinstance(error, Mapping):
-        return None, None
+        return None, None, None
     error_type = error.get("type")
+    message = error.get("message")
     details = error.get("details")
     code = details.get("error_code") if isinstance(details, Mapping) else None
     return (error_type if isinstance(error_type, str) else None,
-            code if isinstance(code, str) else None)
+            code if isinstance(code, str) else None,
+            message if isinstance(message, str) else None)
 
 
 def _decode(response: Any) -> object:
@@ -152,7 +189,7 @@ def _decode(response: Any) -> object:
 def _from_http(status: int | None, headers: Mapping[str, str] | Any, body: object,
                request_id: str | None = None) -> Verdict:
     """The heart of the rules for anything that carries a status, headers and a body."""
-    error_type, error_code = _error_fields(body)
+    error_type, error_code, message = _error_fields(body)
     try:
         header_id = headers.get("request-id") if headers is not None else None
     except Exception:
@@ -167,12 +204,12 @@ def _from_http(status: int | None, headers: Mapping[str, str] | Any, body: objec
     if status is None or 200 <= status <= 299:
         # An error event inside a stream that began with 200: only error.type says what it is.
         category = TYPE_CATEGORIES.get(error_type or "", "stream_error")
-        retryable = error_type in _RETRYABLE_TYPES
-    elif error_code in SPEND_LIMIT_CODES:
-        category, retryable = "spend_limit", False
+    elif error_code in SPEND_LIMIT_CODES or (400 <= status <= 499
+                                             and is_spend_limit_message(message)):
+        category = "spend_limit"
     else:
         category = category_for_status(status)
-        retryable = status in RETRYABLE_STATUSES or (status >= 500 and status != 501)
+    retryable = category in RETRYABLE_CATEGORIES
     override = _should_retry_header(headers)
     if override is not None:
         retryable = override
@@ -187,11 +224,24 @@ def _body_request_id(body: object) -> str | None:
     return None
 
 
+RETRY_BUDGET_HEADER = "x-resilience-retry-budget"
+"""The stop sign :class:`resilience.middleware.BudgetMiddleware` puts on a response whose
+retry the budget refused: ``empty`` (or ``empty; x-should-retry was true`` when the server
+had sent that header), beside the ``x-should-retry: false`` that stops the SDK. The
+classifier judges such a response by what the *server* said, so a 529 the budget stopped
+is still a retryable overload (worth a fallback, a breaker failure)."""
+
+
 def _should_retry_header(headers: Any) -> bool | None:
+    """The server's ``x-should-retry``: True, False or None (absent or anything else)."""
     if headers is None:
         return None
     try:
-        value = headers.get("x-should-retry")
+        marker = headers.get(RETRY_BUDGET_HEADER)
+        if marker is not None:  # our own stop sign, not the server's word
+            value: object = str(marker).partition("x-should-retry was ")[2] or None
+        else:
+            value = headers.get("x-should-retry")
     except Exception:
         return None
     if value == "true":

@@ -16,12 +16,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sdk_responses import error_body, sdk_connection_error, sdk_error
 
-from resilience import ERRORS, CircuitOpenError, Verdict, classify, parse_retry_after
-from resilience.catalogue import ADVICE, SPEND_LIMIT_CODES
+from resilience import (
+    ERRORS,
+    CircuitOpenError,
+    Fallback,
+    Verdict,
+    VirtualClock,
+    classify,
+    parse_retry_after,
+    retry,
+)
+from resilience.catalogue import (
+    ADVICE,
+    RETRYABLE_CATEGORIES,
+    RETRYABLE_STATUSES,
+    RETRYABLE_TYPES,
+    SPEND_LIMIT_CODES,
+    STATUS_CATEGORIES,
+    is_retryable_status,
+)
+from resilience.classification import MAX_RETRY_AFTER
 
 DOCUMENTED = {400: "invalid_request", 401: "authentication", 402: "billing", 403: "permission",
-              404: "not_found", 413: "request_too_large", 429: "rate_limit", 500: "api_error",
-              504: "timeout", 529: "overloaded"}
+              404: "not_found", 409: "conflict", 413: "request_too_large", 429: "rate_limit",
+              500: "api_error", 504: "timeout", 529: "overloaded"}
 
 
 @pytest.mark.parametrize(("status", "category"), sorted(DOCUMENTED.items()))
@@ -61,6 +79,27 @@ def test_catalogue_entry_through_the_real_sdk(spec: object) -> None:
     if not spec.proxy_html:
         assert verdict.error_type == spec.error_type
         assert verdict.error_code == spec.error_code
+
+
+def test_the_documented_errors_are_the_catalogues_documented_rows() -> None:
+    documented = {s.status: s.category for s in ERRORS.values() if s.documented}
+    assert documented == DOCUMENTED
+    assert ERRORS["conflict_error"].sdk_class == "ConflictError"
+    assert ERRORS["conflict_error"].retryable
+
+
+def test_the_retry_rule_is_derived_from_the_catalogue_alone() -> None:
+    """One home: the statuses, the mid-stream types and each spec follow RETRYABLE_CATEGORIES."""
+    assert set(RETRYABLE_STATUSES) == {408, 409, 429}
+    assert [s for s in range(100, 1000) if is_retryable_status(s)] == [
+        s for s in range(100, 1000) if s in (408, 409, 429) or (s >= 500 and s != 501)]
+    assert set(RETRYABLE_TYPES) == {"overloaded_error", "api_error", "rate_limit_error",
+                                    "timeout_error", "conflict_error"}
+    for spec in ERRORS.values():
+        assert spec.retryable is (spec.category in RETRYABLE_CATEGORIES), spec.name
+    assert set(STATUS_CATEGORIES.values()) | RETRYABLE_CATEGORIES <= set(ADVICE)
+    assert "spend_limit" not in RETRYABLE_CATEGORIES
+    assert "not_implemented" not in RETRYABLE_CATEGORIES
 
 
 def _sdk_pairs() -> list[tuple[int, str | None]]:
@@ -123,6 +162,48 @@ def test_x_should_retry_overrides_both_ways() -> None:
     assert not classify(no).retryable
     yes = sdk_error(400, error_body("invalid_request_error"), {"x-should-retry": "true"})
     assert classify(yes).retryable
+
+
+def test_the_tier_cap_429_has_an_error_code_and_no_retry_after() -> None:
+    spec = ERRORS["spend_limit_reached"]
+    assert (spec.status, spec.error_type, spec.error_code) == (
+        429, "rate_limit_error", "enforced_spend_limit_reached")
+    assert "retry-after" not in spec.headers and "retry-after-ms" not in spec.headers
+    assert "You have reached your specified" not in spec.message  # that is the 400's message
+
+
+def test_a_spend_limit_you_set_is_a_400_with_a_message_and_no_code() -> None:
+    spec = ERRORS["workspace_spend_limit"]
+    assert (spec.status, spec.error_type, spec.error_code, spec.sdk_class) == (
+        400, "invalid_request_error", None, "BadRequestError")
+    assert spec.message.startswith("You have reached your specified workspace API usage limits")
+    exc = sdk_error(400, spec.body())
+    assert type(exc) is anthropic.BadRequestError
+    verdict = classify(exc)
+    assert (verdict.category, verdict.retryable) == ("spend_limit", False)
+    assert verdict.advice == ADVICE["spend_limit"] != ADVICE["invalid_request"]
+    organization = error_body("invalid_request_error", "You have reached your specified API "
+                              "usage limits. You will regain access on 2026-12-01 at 00:00 UTC.")
+    assert classify(sdk_error(400, organization)).category == "spend_limit"
+    plain = classify(sdk_error(400, error_body("invalid_request_error",
+                                               "max_tokens: usage limits are not a field")))
+    assert (plain.category, plain.retryable) == ("invalid_request", False)
+    response = httpx2.Response(400, content=json.dumps(spec.body()).encode())
+    assert (classify(response).category, classify(response).retryable) == ("spend_limit", False)
+    assert classify(httpx2.Response(400, content=b"You have reached your specified API usage "
+                                                 b"limits.")).category == "invalid_request"
+
+
+@pytest.mark.parametrize("error", [
+    "You have reached your specified workspace API usage limits.",  # error is a bare string
+    {"type": "invalid_request_error", "message": 7},
+    {"type": "invalid_request_error", "message": None, "details": "x"},
+    {"message": ["You have reached your specified workspace API usage limits."]},
+])
+def test_a_400_with_an_odd_body_is_an_invalid_request(error: object) -> None:
+    verdict = classify(sdk_error(400, {"type": "error", "error": error}))
+    assert (verdict.category, verdict.retryable, verdict.status) == (
+        "invalid_request", False, 400)
 
 
 def test_spend_limit_429_is_not_retryable_but_a_plain_429_is() -> None:
@@ -227,14 +308,83 @@ def test_things_that_are_not_errors_are_unknown() -> None:
     ({"retry-after": "1.5"}, 1.5),
     ({"retry-after-ms": "junk", "retry-after": "2"}, 2.0),
     ({"retry-after": "-4"}, None),
+    ({"retry-after": "0"}, None),
+    ({"retry-after-ms": "0", "retry-after": "9"}, None),
+    ({"retry-after-ms": "-5", "retry-after": "9"}, None),
     ({"retry-after": "nan"}, None),
-    ({"retry-after": "inf"}, None),
+    ({"retry-after": "inf"}, MAX_RETRY_AFTER),
+    ({"retry-after": "1e308"}, MAX_RETRY_AFTER),
+    ({"retry-after": "4294968"}, 4_294_967.0),
+    ({"retry-after": "120"}, 120.0),
     ({"retry-after": ""}, None),
     ({"retry-after": "Wed, 99 Foo 2015 07:28:00 GMT"}, None),
+    ({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}, None),
+    ({"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}, None),
     ({}, None),
 ])
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(headers) == expected
+
+
+def _sdk_wait(headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> float:
+    """The SDK's own wait before its first retry after a response with these headers."""
+    import anthropic._base_client as sdk_base
+    from anthropic._models import FinalRequestOptions
+
+    monkeypatch.setattr(sdk_base, "random", lambda: 0.5)  # backoff 0.5 * (1 - 0.125)
+    client = anthropic.Anthropic(api_key="test-key-not-real", max_retries=2)
+    options = FinalRequestOptions.construct(method="post", url="/v1/messages")
+    return client._calculate_retry_timeout(2, options, httpx2.Headers(headers))
+
+
+@pytest.mark.parametrize("headers", [
+    {"retry-after": "7"}, {"retry-after": "0.25"}, {"retry-after": "0"}, {"retry-after": "-3"},
+    {"retry-after": "nan"}, {"retry-after": "inf"}, {"retry-after": "1e308"},
+    {"retry-after": "junk"}, {"retry-after-ms": "1500", "retry-after": "9"},
+    {"retry-after-ms": "-5", "retry-after": "9"}, {"retry-after-ms": "junk", "retry-after": "2"},
+    {"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}, {},
+])
+def test_parse_retry_after_gives_the_sdks_own_wait(headers: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A number is the SDK's wait; None means the SDK used its backoff (0.4375 s here)."""
+    ours = parse_retry_after(headers)
+    sdk = _sdk_wait(headers, monkeypatch)
+    assert sdk == (0.4375 if ours is None else ours)
+
+
+BAD_DATE = "Fri, 31 Dec 99999 23:59:59 GMT"
+
+
+def test_an_unparseable_retry_after_date_does_not_hide_a_529() -> None:
+    """Bug 1 (issue 9): the date made classify crash into 'unknown, not retryable'."""
+    exc = sdk_error(529, error_body("overloaded_error"), {"retry-after": BAD_DATE})
+    assert type(exc) is anthropic.OverloadedError
+    verdict = classify(exc)
+    assert (verdict.category, verdict.retryable, verdict.retry_after) == (
+        "overloaded", True, None)
+    response = httpx2.Response(529, headers={"retry-after": BAD_DATE},
+                               content=json.dumps(error_body("overloaded_error")).encode())
+    assert (classify(response).category, classify(response).retryable) == ("overloaded", True)
+
+
+def test_retry_and_fallback_see_through_an_unparseable_retry_after() -> None:
+    exc = sdk_error(529, error_body("overloaded_error"), {"retry-after": BAD_DATE})
+    calls: list[int] = []
+
+    @retry(attempts=3, clock=VirtualClock())
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise exc
+        return "ok"
+
+    assert (flaky(), len(calls)) == ("ok", 3)
+
+    def overloaded(prompt: str) -> str:
+        raise exc
+
+    served = Fallback([("claude", overloaded), ("static", lambda p: "busy")]).call("hi")
+    assert (served.step, served.value) == ("static", "busy")
 
 
 def test_retry_after_as_an_http_date_is_read_against_now() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import anthropic
 import httpx
+import httpx2
 import pytest
 import respx
 
@@ -46,7 +47,9 @@ def test_the_first_call_is_one_attempt_at_time_zero() -> None:
 def test_the_sdk_sends_through_httpx2() -> None:
     with FakeClaude(clock=VirtualClock()) as api:
         http_client = api.client()._client
-    assert (type(http_client).__module__, type(http_client).__name__) == ("httpx2", "Client")
+    assert isinstance(http_client, httpx2.Client), (
+        f"lesson 00: the SDK's HTTP client is now {type(http_client).__module__}."
+        f"{type(http_client).__name__}; the lesson says an httpx2.Client")
     assert not isinstance(http_client, httpx.Client)
 
 
@@ -92,9 +95,9 @@ def test_the_anatomy_of_a_529() -> None:
     assert err.body == {"type": "error",
                         "error": {"type": "overloaded_error", "message": "Overloaded"},
                         "request_id": "req_fake_000001"}
-    assert [c.__name__ for c in type(err).__mro__[:5]] == [
-        "OverloadedError", "InternalServerError", "APIStatusError", "APIError",
-        "AnthropicError"]
+    assert type(err) is anthropic.OverloadedError
+    for cls in (anthropic.InternalServerError, anthropic.APIStatusError, anthropic.APIError):
+        assert isinstance(err, cls), f"lesson 00: an OverloadedError is no longer a {cls}"
 
 
 def sdk_retries(*outcomes: object, max_retries: int = 4) -> tuple[FakeClaude, VirtualClock]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import anthropic
 import httpx
 import pytest
+from lesson_code import run_lesson
 
 from resilience import ERRORS, VirtualClock, classify
 from resilience.testing import FakeClaude
@@ -31,21 +32,52 @@ def descendants(cls: type) -> set[type]:
     return found
 
 
-def test_first_ten_rows_are_documented_and_the_last_four_met_in_the_field() -> None:
+# The API's public error list (REFERENCE.md 2), 409 conflict_error included.
+DOCUMENTED = [400, 401, 402, 403, 404, 409, 413, 429, 500, 504, 529]
+
+
+def test_first_eleven_rows_are_documented_and_the_last_five_met_in_the_field() -> None:
     specs = list(ERRORS.values())
-    assert len(specs) == 14
-    assert all(s.documented for s in specs[:10])
-    assert [(s.name, s.status) for s in specs[10:]] == [
-        ("spend_limit_reached", 429), ("unprocessable_entity", 422),
-        ("service_unavailable", 503), ("bad_gateway", 502)]
-    assert not any(s.documented for s in specs[10:])
+    assert len(specs) == 16, f"lesson 01: the catalogue has {len(specs)} rows; it says 16"
+    assert [s.status for s in specs[:11]] == DOCUMENTED, (
+        "lesson 01: the first eleven rows are no longer the documented errors")
+    assert all(s.documented for s in specs[:11])
+    assert [(s.name, s.status) for s in specs[11:]] == [
+        ("workspace_spend_limit", 400), ("spend_limit_reached", 429),
+        ("unprocessable_entity", 422), ("service_unavailable", 503), ("bad_gateway", 502)]
+    assert not any(s.documented for s in specs[11:])
+    documented = run_lesson("01_error_catalogue")["documented"]
+    assert documented == DOCUMENTED, f"lesson 01 prints {documented} as documented"
 
 
-def test_two_names_share_429_rate_limit_error_but_only_one_is_retryable() -> None:
+def test_the_documented_409_is_a_retryable_conflict_error() -> None:
+    spec = ERRORS["conflict_error"]
+    assert (spec.status, spec.sdk_class, spec.retryable) == (409, "ConflictError", True)
+    error = raised("conflict_error")
+    assert type(error) is anthropic.ConflictError, (
+        f"lesson 01: the SDK raises {type(error).__name__} for a 409; the lesson says "
+        "ConflictError")
+
+
+def test_two_statuses_carry_two_names_each() -> None:
     rate, spend = ERRORS["rate_limit_error"], ERRORS["spend_limit_reached"]
     assert (rate.status, rate.error_type) == (spend.status, spend.error_type) == (
         429, "rate_limit_error")
     assert rate.retryable and not spend.retryable
+    fix, yours = ERRORS["invalid_request_error"], ERRORS["workspace_spend_limit"]
+    assert (fix.status, fix.error_type) == (yours.status, yours.error_type) == (
+        400, "invalid_request_error")
+    assert (fix.category, yours.category) == ("invalid_request", "spend_limit")
+
+
+def test_both_spend_limits_are_not_retryable_and_only_the_429_has_a_class() -> None:
+    tier, yours = raised("spend_limit_reached"), raised("workspace_spend_limit")
+    assert type(tier) is anthropic.EnforcedSpendLimitReachedError
+    assert type(yours) is anthropic.BadRequestError, (
+        f"lesson 01: a spend limit you set now raises {type(yours).__name__}; the lesson "
+        "says a plain BadRequestError")
+    assert str(classify(tier)) == "spend_limit 429 (not retryable)"
+    assert str(classify(yours)) == "spend_limit 400 (not retryable)"
 
 
 @pytest.mark.parametrize("name", list(ERRORS))
@@ -131,3 +163,23 @@ def test_hand_written_lists_miss_statuses_the_api_sends() -> None:
     assert {529, 520, 524} <= retryable - STOPS_AT_504
     assert 504 in retryable - GUIDE_LIST and 529 not in retryable - GUIDE_LIST
     assert 504 in STOPS_AT_504 and 529 not in STOPS_AT_504
+
+
+def test_checker_01_2_rejects_a_spend_limit_found_by_its_class_only(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson01 import check_action_for
+
+    def by_class_only(e: anthropic.APIStatusError) -> str:
+        if isinstance(e, anthropic.OverloadedError):
+            return "overloaded"
+        if isinstance(e, anthropic.InternalServerError):
+            return "server_error"
+        if isinstance(e, anthropic.EnforcedSpendLimitReachedError):  # misses the 400
+            return "spend_limit"
+        if isinstance(e, anthropic.RateLimitError):
+            return "rate_limit"
+        return "fix_request"
+
+    assert check_action_for(by_class_only) is False
+    out = capsys.readouterr().out
+    assert "a 400 spend limit you set" in out and "only its message tells" in out

@@ -69,6 +69,25 @@ def test_the_sdk_retries_a_spend_limit_twice_by_default(lesson: dict[str, Any]) 
     assert str(classify(err)) == "spend_limit 429 (not retryable)"
 
 
+def test_a_spend_limit_you_set_is_a_400_the_sdk_does_not_retry(lesson: dict[str, Any]) -> None:
+    err, calls, seconds = one_call(lesson, *["workspace_spend_limit"] * 3)
+    assert (type(err).__name__, err.status_code, err.type, err.error_code) == (
+        "BadRequestError", 400, "invalid_request_error", None), (
+        f"lesson 02: a spend limit you set now raises {type(err).__name__} {err.status_code}; "
+        "the lesson says a plain BadRequestError 400 with no error_code")
+    assert (len(calls), seconds) == (1, 0.0), "lesson 02: the SDK now retries a 400"
+    assert (err.api_message or "").startswith("You have reached your specified")
+    assert str(classify(err)) == "spend_limit 400 (not retryable)"
+    assert classify(err).advice != classify(one_call(lesson, "invalid_request_error")[0]).advice
+
+
+def test_the_tier_cap_429_carries_no_retry_after(lesson: dict[str, Any]) -> None:
+    err, _, _ = one_call(lesson, "spend_limit_reached", max_retries=0)
+    assert "retry-after" not in err.response.headers
+    assert "retry-after-ms" not in err.response.headers
+    assert classify(err).retry_after is None
+
+
 def test_x_should_retry_false_stops_the_sdk(lesson: dict[str, Any]) -> None:
     _, calls, seconds = one_call(lesson, *[error("spend_limit_reached", should_retry=False)] * 3)
     assert (len(calls), seconds) == (1, 0.0)
@@ -129,6 +148,19 @@ def test_a_spend_limit_and_a_rate_limit_share_429_but_not_their_advice(
     rate, _, _ = one_call(lesson, "rate_limit_error", max_retries=0)
     assert spend.status_code == rate.status_code == 429
     assert classify(spend).advice != classify(rate).advice
+
+
+def test_checker_02_2_rejects_advice_looked_up_by_status(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson02 import check_user_message
+
+    from resilience.catalogue import ADVICE, category_for_status
+
+    def by_status(e: anthropic.APIStatusError) -> str:
+        return f"{ADVICE[category_for_status(e.status_code)]} (reference: {e.request_id})"
+
+    assert check_user_message(by_status) is False
+    assert "workspace_spend_limit" in capsys.readouterr().out
 
 
 def test_an_ordinary_call_sends_no_idempotency_header(lesson: dict[str, Any]) -> None:

@@ -6,6 +6,14 @@ tests pin what its prose *says* about them.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
 import anthropic
 import httpx
 import pytest
@@ -89,3 +97,58 @@ def test_with_a_full_minute_of_burst_nobody_waits_or_gets_a_429() -> None:
     paced, paced_time = run(paced=True, burst=60)
     assert naive.count(429) == 0 and paced.count(429) == 0
     assert naive_time == paced_time == 15.0
+
+
+# -- checker 03.1 and the local timezone ----------------------------------------------
+
+def _model_answer(name: str) -> Any:
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "solutions" / "lesson03.py"
+    spec = importlib.util.spec_from_file_location("solutions_lesson03_tz", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def _naive(headers: Mapping[str, str], now: float) -> tuple[int, int, float]:
+    """A wrong answer: the reset date as a naive datetime, which Python reads as local time."""
+    prefix = "anthropic-ratelimit-requests-"
+    reset = datetime.strptime(headers[prefix + "reset"][:19], "%Y-%m-%dT%H:%M:%S")
+    return (int(headers[prefix + "limit"]), int(headers[prefix + "remaining"]),
+            reset.timestamp() - now)
+
+
+@pytest.fixture
+def local_timezone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set the process's local timezone for one test; restored afterwards."""
+    def set_zone(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "EST+5"])
+def test_checker_03_1_passes_a_correct_answer_in_any_timezone(
+        zone: str, local_timezone: Callable[[str], None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson03 import check_parse_ratelimit
+
+    parse_ratelimit = _model_answer("parse_ratelimit")
+    local_timezone(zone)
+    assert check_parse_ratelimit(parse_ratelimit) is True, capsys.readouterr().out
+    assert os.environ["TZ"] == zone  # the checker restored the zone it found
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_checker_03_1_fails_a_naive_datetime_answer_in_every_timezone(
+        zone: str, local_timezone: Callable[[str], None],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson03 import check_parse_ratelimit
+
+    local_timezone(zone)
+    assert check_parse_ratelimit(_naive) is False
+    assert "naive datetime" in capsys.readouterr().out
+    assert os.environ["TZ"] == zone

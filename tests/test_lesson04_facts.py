@@ -107,6 +107,26 @@ def test_timeouts_are_connection_errors_and_a_hung_request_costs_600_s(
         "connection (retryable)"
 
 
+def test_a_hung_request_on_the_default_client_costs_three_read_timeouts_plus_backoff(
+        lesson: dict[str, Any]) -> None:
+    timeout, retries = anthropic.DEFAULT_TIMEOUT, anthropic.DEFAULT_MAX_RETRIES
+    assert (timeout.read, timeout.connect, retries) == (600.0, 5.0, 2), (
+        f"lesson 04: the SDK's defaults are now read={timeout.read} s, "
+        f"connect={timeout.connect} s, {retries} retries; the lesson says 600 s, 5 s, 2")
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.respond("timeout", "timeout", "timeout", "ok")
+        with pytest.raises(anthropic.APITimeoutError):
+            api.client().messages.create(model=api.model, max_tokens=64, messages=MESSAGES)
+    took = api.clock.now()
+    backoffs = took - 3 * 600.0
+    assert len(api.calls) == 3 and api.pending == ("ok",)
+    assert 0.375 + 0.75 <= backoffs <= 0.5 + 1.0, (
+        f"lesson 04: a hung request now costs {took:.1f} s on the default client; the lesson "
+        "says 3 x 600 s plus two short backoffs")
+    assert lesson["hung"] == pytest.approx(took, abs=1e-9)
+    assert round(lesson["hung"] / 60) == 30, "lesson 04 says a hung request costs 30 minutes"
+
+
 def test_a_slow_answer_trips_a_5_s_timeout_and_the_sdk_retries_it() -> None:
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
         api.scenario(Slow(30))
@@ -154,3 +174,51 @@ def test_a_long_overload_exhausts_ten_attempts_with_progress() -> None:
     assert f"{api.clock.now():.1f}" == "41.4"
     assert lines[0] == "1 0.3 overloaded" and lines[-1] == "9 1.1 overloaded"
     assert info.value.__notes__[-1].endswith("gave up: no attempts left (10)")
+
+
+# -- the exercises' checkers reject plausible wrong answers ---------------------------
+
+def test_checker_04_1_rejects_retrying_every_internal_server_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson04 import check_is_retryable
+
+    def by_class(exc: BaseException) -> bool:  # HTTPNotImplementedError (501) is one too
+        return isinstance(exc, anthropic.InternalServerError | anthropic.RateLimitError
+                          | anthropic.ConflictError | anthropic.APIConnectionError)
+
+    assert issubclass(anthropic.HTTPNotImplementedError, anthropic.InternalServerError)
+    assert check_is_retryable(by_class) is False
+    assert "501 Not Implemented" in capsys.readouterr().out
+
+
+def _defaults(fn: Any, clock: VirtualClock, rng: random.Random) -> Any:
+    return retry(attempts=12, clock=clock, rng=rng)(fn)
+
+
+def _no_jitter(fn: Any, clock: VirtualClock, rng: random.Random) -> Any:
+    return retry(attempts=12, deadline=120.0, backoff=backoff.exponential(2.0, 30.0),
+                 clock=clock, rng=rng)(fn)
+
+
+def _no_deadline(fn: Any, clock: VirtualClock, rng: random.Random) -> Any:
+    return retry(attempts=12, deadline=None, backoff=backoff.full_jitter(2.0, 30.0),
+                 clock=clock, rng=rng)(fn)
+
+
+def _fixed_seed(fn: Any, clock: VirtualClock, rng: random.Random) -> Any:
+    return retry(attempts=12, deadline=120.0, backoff=backoff.full_jitter(2.0, 30.0),
+                 clock=clock, rng=random.Random(0))(fn)
+
+
+@pytest.mark.parametrize(("wrong", "complaint"), [
+    (_defaults, "keep trying for longer"),
+    (_no_jitter, "lockstep"),
+    (_fixed_seed, "lockstep"),
+    (_no_deadline, "set a deadline"),
+])
+def test_checker_04_2_needs_a_deadline_jitter_and_enough_patience(
+        wrong: Any, complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson04 import check_patient
+
+    assert check_patient(wrong) is False
+    assert complaint in capsys.readouterr().out

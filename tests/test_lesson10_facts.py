@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import pytest
+from lesson_code import run_lesson
 
 from resilience import MODEL, VirtualClock, classify, retry
-from resilience.testing import FakeClaude, ok, stream_error
+from resilience.testing import FakeClaude, dropped_stream, ok, stream_error
 from resilience.testing.responses import DEFAULT_TEXT
 
 PROMPT = [{"role": "user", "content": "Say hello."}]
@@ -133,7 +135,7 @@ def test_the_stream_helper_raises_the_same_error_and_the_same_retry_works() -> N
     delays: list[float] = []
     with FakeClaude(seed=0) as api:
         client = api.client(max_retries=0)
-        api.respond("stream_overloaded", "stream_overloaded", "ok")
+        api.respond("stream_overloaded", "stream_dropped", "ok")
 
         @retry(attempts=3, deadline=30.0, clock=api.clock, rng=random.Random(7),
                on_retry=announced(delays))
@@ -142,13 +144,112 @@ def test_the_stream_helper_raises_the_same_error_and_the_same_retry_works() -> N
                 return s.get_final_text()
 
         assert answer() == DEFAULT_TEXT
+        api.respond("stream_dropped")
+        with (pytest.raises(httpx2.RemoteProtocolError),
+              client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as s):
+            s.get_final_text()
         api.respond("stream_overloaded")
         with (pytest.raises(anthropic.APIStatusError) as caught,
               client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as s):
             s.get_final_text()
     assert type(caught.value) is anthropic.APIStatusError and caught.value.status_code == 200
     assert delays == [0.162, 0.151]
-    assert [c.status for c in api.calls] == [200, 200, 200, 200]
+    assert [c.status for c in api.calls] == [200, 200, 200, 200, 200]
+
+
+# -- a connection dropped mid-stream ----------------------------------------------------
+
+@pytest.mark.parametrize("max_retries", [0, 2, 10])
+def test_a_dropped_connection_raises_the_raw_httpx2_error_from_the_loop(
+        max_retries: int) -> None:
+    with FakeClaude(seed=0) as api:
+        api.respond(dropped_stream(after_chunks=2), "ok")
+        stream = api.client(max_retries=max_retries).messages.create(
+            model=api.model, max_tokens=256, messages=PROMPT, stream=True)  # no error yet
+        shown: list[str] = []
+        with pytest.raises(Exception) as caught:
+            for piece in texts(stream):
+                shown.append(piece)
+    error = caught.value
+    assert type(error) is httpx2.RemoteProtocolError, (
+        f"lesson 10: a dropped stream now raises {type(error).__name__}; the lesson says "
+        "httpx2.RemoteProtocolError")
+    assert not isinstance(error, anthropic.APIError), (
+        "lesson 10: a dropped stream now raises an anthropic.APIError; the lesson says the "
+        "raw httpx2 error")
+    assert isinstance(error, httpx2.TransportError)
+    assert "".join(shown) == "Hello from the simulated"
+    assert (len(api.calls), api.pending) == (1, ("ok",)), (
+        "lesson 10: the SDK now retries a stream dropped mid-body; the lesson says it does not")
+    assert str(classify(error)) == "connection (retryable)"
+
+
+def test_the_lesson_shows_the_drop_it_describes() -> None:
+    lesson = run_lesson("10_streaming_errors")
+    assert type(lesson["dropped"]) is httpx2.RemoteProtocolError
+    assert "".join(lesson["shown"]) == "Hello from the simulated"
+
+
+# -- the exercises' checkers reject plausible wrong answers ---------------------------
+
+def _by_status(exc: anthropic.APIStatusError) -> bool:
+    status = exc.status_code
+    return status in (408, 409, 429) or (status >= 500 and status != 501)
+
+
+def _by_type(exc: anthropic.APIStatusError) -> bool:
+    return exc.type in {"overloaded_error", "api_error", "rate_limit_error", "timeout_error",
+                        "conflict_error"}
+
+
+def _spend_limit(exc: anthropic.APIStatusError) -> bool:
+    return (exc.error_code or "").endswith("spend_limit_reached")
+
+
+def _status_only(exc: anthropic.APIStatusError) -> bool:  # misses errors inside a 200 stream
+    return not _spend_limit(exc) and _by_status(exc)
+
+
+def _type_only(exc: anthropic.APIStatusError) -> bool:  # misses the proxy's HTML 502
+    return not _spend_limit(exc) and _by_type(exc)
+
+
+def _no_spend_limit(exc: anthropic.APIStatusError) -> bool:  # retries the tier's spend cap
+    return _by_type(exc) if exc.status_code == 200 else _by_status(exc)
+
+
+@pytest.mark.parametrize(("wrong", "complaint"), [
+    (_status_only, "200 stream"),
+    (_type_only, "HTML page"),
+    (_no_spend_limit, "spend limit"),
+])
+def test_checker_10_1_rejects_answers_that_trust_status_or_type_alone(
+        wrong: Any, complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson10 import check_is_retryable
+
+    assert check_is_retryable(wrong) is False
+    assert complaint in capsys.readouterr().out
+
+
+def test_checker_10_2_rejects_an_answer_that_catches_only_api_status_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson10 import check_answer_or_partial
+
+    def status_errors_only(client: anthropic.Anthropic, model: str,
+                           messages: list[dict[str, Any]]) -> tuple[str, bool]:
+        pieces: list[str] = []
+        try:
+            for piece in texts(client.messages.create(model=model, max_tokens=256,
+                                                      messages=messages, stream=True)):
+                pieces.append(piece)
+        except anthropic.APIStatusError:
+            if not pieces:
+                raise
+            return "".join(pieces), False
+        return "".join(pieces), True
+
+    assert check_answer_or_partial(status_errors_only) is False
+    assert "catch httpx2.TransportError too" in capsys.readouterr().out
 
 
 # -- reconciling what was shown ---------------------------------------------------------
@@ -190,7 +291,7 @@ def stop(client: anthropic.Anthropic, screen: Screen) -> None:
     try:
         for piece in read(client):
             screen.show(piece)
-    except anthropic.APIStatusError:
+    except (anthropic.APIStatusError, httpx2.TransportError):
         screen.notices.append("stop")
 
 

@@ -4,7 +4,7 @@
   :func:`resilience.classify` for every status from 400 to 599.
 * ``action_for(e)``: one action per SDK exception, which needs the most specific class
   tested first (``OverloadedError`` before ``InternalServerError``, a spend limit before
-  ``RateLimitError``).
+  ``RateLimitError``), and a spend limit you set, which is a plain 400 known by its message.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ _CASES: list[tuple[str, object, str]] = [
     ("a 504 timeout_error", "timeout_error", "server_error"),
     ("a 520 from a proxy", httpx.Response(520), "server_error"),
     ("a 429 rate_limit_error", "rate_limit_error", "rate_limit"),
-    ("a 429 spend limit", "spend_limit_reached", "spend_limit"),
+    ("a 429 spend limit (the usage tier's monthly cap)", "spend_limit_reached", "spend_limit"),
+    ("a 400 spend limit you set on a workspace", "workspace_spend_limit", "spend_limit"),
     ("a 400 invalid_request_error", "invalid_request_error", "fix_request"),
     ("a 401 authentication_error", "authentication_error", "fix_request"),
     ("a 404 not_found_error", "not_found_error", "fix_request"),
@@ -74,15 +75,18 @@ def _raise_each() -> list[anthropic.APIStatusError]:
 
 @exercise("01.2", "one action per exception")
 def check_action_for(solution: Callable[..., Any]) -> None:
-    """``solution(e)`` maps thirteen SDK exceptions to the right action."""
+    """``solution(e)`` maps fourteen SDK exceptions to the right action."""
     for (label, _, want), error in zip(_CASES, _raise_each(), strict=True):
         got = solution(error)
         assert got in ACTIONS, (
             f"for {label} ({type(error).__name__}) you returned {got!r}; "
             f"expected one of {', '.join(ACTIONS)}.")
+        tip = ("A spend limit you set is a plain 400: only its message tells; "
+               "classify(e).category reads it." if error.status_code == 400 and want ==
+               "spend_limit" else "Test the most specific class first.")
         assert got == want, (
             f"for {label} ({type(error).__name__}) you returned {got!r}; expected {want!r}. "
-            "Test the most specific class first.")
+            + tip)
 
 
 CHECKS = {"should_retry": check_should_retry, "action_for": check_action_for}

@@ -26,7 +26,8 @@ LOG_KEYS = frozenset({"request_id", "status", "error_type", "error_code", "sdk_c
 
 _NAMES = ["invalid_request_error", "authentication_error", "billing_error",
           "permission_error", "not_found_error", "request_too_large", "unprocessable_entity",
-          "spend_limit_reached", "rate_limit_error", "overloaded_error", "bad_gateway"]
+          "workspace_spend_limit", "spend_limit_reached", "rate_limit_error",
+          "overloaded_error", "bad_gateway"]
 
 
 def _raise_each() -> list[anthropic.APIStatusError]:

@@ -8,12 +8,19 @@
 
 ``now`` is Unix time in seconds. In the simulated API, virtual time ``t`` is the calendar
 moment ``VIRTUAL_EPOCH + t`` (the reset dates are written on that calendar).
+
+``parse_ratelimit`` is run with the process's local timezone set to zones west and east of
+UTC (POSIX ``TZ`` strings, which need no timezone database), so an answer that reads the
+reset date as a naive datetime (local time) fails on every machine, not only off UTC.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,17 +55,56 @@ def _expected(headers: Mapping[str, str], now: float) -> tuple[int, int, float]:
             reset.timestamp() - now)
 
 
+_ZONES = ("EST+5EDT,M3.2.0,M11.1.0", "IST-5:30")
+"""Local timezones to check ``parse_ratelimit`` under: US Eastern (with its summer time) and
+India (UTC+5:30), as POSIX ``TZ`` strings."""
+
+
+@contextlib.contextmanager
+def _local_timezone(zone: str | None) -> Iterator[None]:
+    """Run the block with the process's local timezone set to ``zone`` (None: unchanged).
+
+    Where ``time.tzset`` does not exist (Windows), the block runs in the machine's own zone.
+    """
+    if zone is None or not hasattr(time, "tzset"):
+        yield
+        return
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
 @exercise("03.1", "read the rate-limit headers")
 def check_parse_ratelimit(solution: Callable[..., Any]) -> None:
-    """``solution(headers, now)`` returns ``(limit, remaining, reset_in)``."""
+    """``solution(headers, now)`` returns ``(limit, remaining, reset_in)``, whatever the
+    local timezone."""
     epoch = _epoch()
     cases: list[tuple[Any, float]] = [
         (_headers(50, 49, "2026-01-01T00:00:02Z"), epoch + 0.8),
         (_headers(50, 0, "2026-01-01T00:01:00Z"), epoch),
         (_headers(4000, 3125, "2026-03-14T15:09:27Z"), epoch + 6_275_000.5),
         (_headers(1000, 7, "2026-01-01T00:00:10+00:00"), epoch + 4.25),
+        (_headers(1000, 7, "2026-07-01T12:00:00Z"), epoch + 15_638_000.0),
     ]
     cases.append(_real_headers())
+    for zone in (None, *_ZONES):
+        with _local_timezone(zone):
+            _check_cases(solution, cases, zone)
+
+
+def _check_cases(solution: Callable[..., Any], cases: list[tuple[Any, float]],
+                 zone: str | None) -> None:
+    here = "your machine's timezone" if zone is None else f"the timezone {zone.split(',')[0]}"
+    where = (f" (run in {here}: a date without a zone, a naive datetime, is read as local "
+             "time; make it aware of UTC)")
     for headers, now in cases:
         got = solution(headers, now)
         limit, remaining, reset_in = _expected(headers, now)
@@ -70,7 +116,7 @@ def check_parse_ratelimit(solution: Callable[..., Any]) -> None:
             f"{limit} and {remaining}.")
         assert _number(got[2]) and math.isclose(got[2], reset_in, abs_tol=1e-6), (
             f"{call} gave reset_in={got[2]!r}; expected {reset_in:.3f} s: the reset date as "
-            "Unix seconds, minus now.")
+            f"Unix seconds, minus now{where}.")
 
 
 def _real_headers() -> tuple[Any, float]:

@@ -24,7 +24,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def patient(fn: Callable[[], T], clock: VirtualClock, rng: random.Random) -> Callable[[], T]:
-    """Up to 10 attempts, full jitter from 1 s up to 30 s, within 90 s."""
-    wrap: Any = retry(attempts=10, deadline=90.0, backoff=backoff.full_jitter(1.0, 30.0),
+    """Up to 12 attempts, full jitter from 2 s up to 30 s, within 120 s."""
+    wrap: Any = retry(attempts=12, deadline=120.0, backoff=backoff.full_jitter(2.0, 30.0),
                       clock=clock, rng=rng)
     return wrap(fn)  # type: ignore[no-any-return]

@@ -19,6 +19,7 @@ from itertools import pairwise
 
 import anthropic
 import httpx
+import httpx2
 import matplotlib.pyplot as plt
 import respx
 from course.lesson00 import check_attempts_made, check_describe
@@ -92,12 +93,13 @@ for call in api.calls:
 #
 # Many Python projects test HTTP code with `respx`, which patches the `httpx` library. But
 # the `anthropic` SDK (1.0 and later) sends its requests through `httpx2`, a separate
-# library. Look at the module of the HTTP client inside an SDK client.
+# library. Look at the HTTP client inside an SDK client: which library is it from?
 
 # %%
 with FakeClaude(clock=clock, seed=SEED) as api:
     http_client = api.client()._client
-print(type(http_client).__module__, type(http_client).__name__)
+print("an httpx2.Client:", isinstance(http_client, httpx2.Client))
+print("an httpx.Client: ", isinstance(http_client, httpx.Client))
 
 # %% [markdown]
 # So `respx.mock` has nothing to patch. Here is the usual test written the usual way: a
@@ -197,12 +199,13 @@ print("retry-after:", headers.get("retry-after"))
 print(err.body)
 
 # %% [markdown]
-# The SDK raised `OverloadedError`. Look at its ancestors (its MRO). It is an
-# `InternalServerError`, which is an `APIStatusError`. Lesson 01 shows why this order
-# matters for your `except` clauses.
+# The SDK raised `OverloadedError`. Look at the classes it belongs to: it is an
+# `InternalServerError`, which is an `APIStatusError`, which is an `APIError`. Lesson 01
+# shows why this matters for your `except` clauses.
 
 # %%
-print(" -> ".join(cls.__name__ for cls in type(err).__mro__[:5]))
+for cls in (anthropic.InternalServerError, anthropic.APIStatusError, anthropic.APIError):
+    print(f"{type(err).__name__} is an {cls.__name__}: {isinstance(err, cls)}")
 
 # %% [markdown]
 # ## The SDK retries on its own

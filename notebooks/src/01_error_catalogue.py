@@ -37,9 +37,9 @@ HELLO = [{"role": "user", "content": "Hello, Claude"}]
 #
 # Every fact about an error lives once, in `resilience.ERRORS` (see
 # `resilience/catalogue.py`). The classifier, the simulated API, the tests and this table
-# all read it. The first ten rows are the API's documented errors; the last four are met in
-# the field (a spend limit, a 422, a 503 and a proxy's 502). Look at the last column: which
-# errors are worth a retry?
+# all read it. The first eleven rows are the API's documented errors; the last five are
+# variants and errors met in the field (two spend limits, a 422, a 503 and a proxy's 502).
+# Look at the last column: which errors are worth a retry?
 
 # %%
 print(f"{'name':22} {'status':>6}  {'error.type':22} {'SDK class':31} {'category':18} retry")
@@ -48,9 +48,18 @@ for spec in ERRORS.values():
           f"{spec.category:18} {'yes' if spec.retryable else 'no'}")
 
 # %% [markdown]
-# Two names can share a status: `rate_limit_error` and `spend_limit_reached` are both 429
-# `rate_limit_error`, yet only one is worth a retry. Each category comes with one sentence
-# of advice for a person.
+# Which statuses does the API's own error list document? Count them:
+
+# %%
+documented = [spec.status for spec in ERRORS.values() if spec.documented]
+print(len(documented), "documented statuses:", documented)
+
+# %% [markdown]
+# Two statuses carry two names each. A 429 `rate_limit_error` is either a rate limit (worth
+# a retry) or the usage tier's monthly spend cap, `spend_limit_reached` (not). A 400
+# `invalid_request_error` is either a request to fix or a spend limit *you* set on a
+# workspace, `workspace_spend_limit`. Each category comes with one sentence of advice for a
+# person.
 
 # %%
 for spec in ERRORS.values():
@@ -77,7 +86,7 @@ with FakeClaude(clock=clock, seed=SEED) as api:
             print(f"{name:22} {type(e).__name__:31} match={match}  {classify(e)}")
 
 # %% [markdown]
-# All fourteen match. Note `bad_gateway`: the SDK has no class of its own for a 502, so it
+# Every one matches. Note `bad_gateway`: the SDK has no class of its own for a 502, so it
 # raises the `InternalServerError` every other 5xx gets.
 #
 # ## `classify()` and its verdict
@@ -118,9 +127,18 @@ print("retryable 4xx:    ", retryable_4xx)
 print("not retryable 5xx:", fatal_5xx)
 
 # %% [markdown]
-# One more exception cuts across the statuses: a 429 whose body says
-# `error_code: enforced_spend_limit_reached`. No wait lifts a spend limit, so `classify`
-# calls it not retryable. Lesson 02 shows that the SDK retries it anyway.
+# One more exception cuts across the statuses: a spend limit. It comes in two shapes. The
+# usage tier's monthly cap is a 429 whose body says
+# `error_code: enforced_spend_limit_reached`. A limit you set yourself is a plain 400
+# `invalid_request_error`: only its message ("You have reached your specified ... API usage
+# limits") tells. No short wait lifts either, so `classify` calls both not retryable:
+
+# %%
+for name in ("spend_limit_reached", "workspace_spend_limit"):
+    print(f"{name:22} {type(caught[name]).__name__:31} {classify(caught[name])}")
+
+# %% [markdown]
+# Lesson 02 shows that the SDK retries the 429 anyway.
 #
 # ## The SDK's hundred-odd exception classes
 #
@@ -323,12 +341,12 @@ check_should_retry(should_retry)
 # |---|---|
 # | a 529 overload (any `OverloadedError`) | `"overloaded"` |
 # | any other 5xx | `"server_error"` |
-# | a 429 that is a spend limit | `"spend_limit"` |
+# | a spend limit: the tier's 429, or the 400 of a limit you set | `"spend_limit"` |
 # | any other 429 | `"rate_limit"` |
 # | anything else | `"fix_request"` |
 #
-# The checker feeds it thirteen errors raised by the SDK, among them a
-# `CompactionUnavailableError` (a 529 subclass) and a 520 from a proxy.
+# The checker feeds it fourteen errors raised by the SDK, among them a
+# `CompactionUnavailableError` (a 529 subclass), a 520 from a proxy and both spend limits.
 
 # %%
 def action_for(e):
@@ -339,9 +357,9 @@ check_action_for(action_for)
 
 # %% [markdown]
 # **Hint**: `isinstance` checks run in order, like `except` clauses: test
-# `anthropic.OverloadedError` before `anthropic.InternalServerError`, and
-# `anthropic.EnforcedSpendLimitReachedError` (or `classify(e).category == "spend_limit"`)
-# before `anthropic.RateLimitError`.
+# `anthropic.OverloadedError` before `anthropic.InternalServerError`, and the spend limit
+# before `anthropic.RateLimitError`. `EnforcedSpendLimitReachedError` finds only the 429:
+# the 400 has no class of its own, so ask `classify(e).category == "spend_limit"`.
 #
 # ## Recap
 #
@@ -351,7 +369,8 @@ check_action_for(action_for)
 #   list of statuses misses 529 or 504, and the 52x errors from proxies.
 # - The SDK picks its class by status and `error_code`; well over a hundred classes hang
 #   below `APIStatusError`, and each release adds some.
-# - `OverloadedError` is an `InternalServerError`, and a spend limit is a
-#   `RateLimitError`: put the most specific `except` first.
+# - `OverloadedError` is an `InternalServerError`, and the tier's spend cap is a
+#   `RateLimitError`: put the most specific `except` first. A spend limit you set is a
+#   plain 400 `BadRequestError`, known only by its message.
 #
 # **Next:** [Lesson 02: Errors you fix, not retry](02_errors_you_fix.ipynb)

@@ -5,13 +5,15 @@
 # this": the request itself is wrong, or your account cannot make it. Sending it again
 # fails the same way, and costs you time, and a little load on the API. This lesson goes
 # through the errors you fix: what each one means, what to log, what to tell the person
-# in front of the screen, and one 429 the SDK retries that it should not.
+# in front of the screen, and the two shapes of a spend limit: a 400, and a 429 the SDK
+# retries that it should not.
 #
 # **In this lesson you will**
 #
 # - raise 400, 401, 402, 403, 404, 413 and 422 through the SDK and count its attempts
 # - meet a 404 from a retired model id, and keep the model id in one place
-# - watch the SDK spend attempts on a spend-limit 429, and stop it
+# - tell a spend limit you set (a 400) from the usage tier's cap (a 429)
+# - watch the SDK spend attempts on the spend-limit 429, and stop it
 # - run a guide's `idempotency_key=` argument and see it fail
 # - decide what to log (never the key) and what to show a user
 
@@ -113,12 +115,31 @@ print(err.api_message)
 # end-of-life dates). Then a retirement is one line to change, found before your users
 # find it.
 #
+# ## Spend limits: a 400 and a 429
+#
+# A spend limit comes in two shapes. A limit *you* set on an organization or a workspace
+# answers 400 `invalid_request_error`. No field is wrong, and no `error_code` marks it:
+# only the message says what happened. Queue three and count the attempts.
+
+# %%
+err, calls, _ = one_call(*["workspace_spend_limit"] * 3)
+print(type(err).__name__, err.status_code, err.type, "| attempts:", len(calls))
+print(err.api_message)
+print(classify(err))
+
+# %% [markdown]
+# One attempt: the SDK never retries a 400. `classify` reads the message and gives the
+# category `spend_limit`, whose advice differs from a plain 400's: raise the limit in the
+# Console, do not rewrite the request.
+#
 # ## A 429 that is not a rate limit
 #
-# A 429 usually means "too many requests right now": wait and retry. But when a workspace
-# reaches its spend limit, the API also answers 429 `rate_limit_error`, with
-# `error.details.error_code` set to `enforced_spend_limit_reached`. Waiting a few seconds
-# will not lift it. Queue three and look at what the SDK does.
+# A 429 usually means "too many requests right now": wait and retry. But when your
+# organization reaches its usage tier's monthly spend cap, the API also answers 429
+# `rate_limit_error`, with `error.details.error_code` set to
+# `enforced_spend_limit_reached` and no `retry-after`. Access comes back at 00:00 UTC on
+# the 1st of the month: waiting a few seconds will not lift it. Queue three and look at
+# what the SDK does.
 
 # %%
 err, calls, seconds = one_call(*["spend_limit_reached"] * 3)
@@ -133,11 +154,12 @@ print(f"{type(err).__name__} after {len(calls)} attempts and {seconds:.3f} s")
 
 # %%
 print("error_code:", err.error_code)
+print("retry-after sent:", "retry-after" in err.response.headers)
 print("a RateLimitError too:", isinstance(err, anthropic.RateLimitError))
 print(classify(err))
 
 # %% [markdown]
-# Note the second line: `except anthropic.RateLimitError` catches a spend limit as well
+# Note the third line: `except anthropic.RateLimitError` catches a spend limit as well
 # (lesson 01). When the server does send `x-should-retry: false`, the SDK obeys it:
 
 # %%
@@ -291,7 +313,7 @@ print("key in the request:", FAKE_API_KEY in err.request.headers.get("authorizat
 
 # %%
 for name in ["invalid_request_error", "authentication_error", "billing_error",
-             "spend_limit_reached"]:
+             "workspace_spend_limit", "spend_limit_reached"]:
     err, _, _ = one_call(name, max_retries=0)
     print(f"{err.status_code} {classify(err).advice} (ref {err.request_id})")
 
@@ -322,7 +344,7 @@ check_log_fields(log_fields)
 # Write `user_message(e)`: a string for the person using your app. It must contain the
 # catalogue's advice for the error's category and the request id, and it must not contain
 # the raw SDK message (`str(e)`, with its JSON) or the key. The checker tries it on every
-# error in this lesson, including the spend limit.
+# error in this lesson, including both spend limits.
 
 # %%
 def user_message(e):
@@ -333,8 +355,8 @@ check_user_message(user_message)
 
 # %% [markdown]
 # **Hint**: `classify(e)` returns a `Verdict` with both `advice` and `request_id`. Do not
-# look the advice up by status: a spend limit and a rate limit share 429, and their
-# advice differs.
+# look the advice up by status: a spend limit and a rate limit share 429, a spend limit
+# you set and a bad request share 400, and their advice differs.
 #
 # ## Recap
 #
@@ -342,8 +364,10 @@ check_user_message(user_message)
 #   agree, and `e.api_message` says what to fix.
 # - A retired model id answers 404: keep the id in one place and test it against the
 #   SDK's deprecation list.
-# - A spend-limit 429 is not retryable, but the SDK retries it unless the server says
-#   `x-should-retry: false`; a loop stacked on top multiplies the waste (15 attempts).
+# - A spend limit you set answers 400, known only by its message; the usage tier's
+#   monthly cap answers 429 with `error_code: enforced_spend_limit_reached`. Neither is
+#   retryable, but the SDK retries the 429 unless the server says `x-should-retry: false`;
+#   a loop stacked on top multiplies the waste (15 attempts).
 # - `messages.create(idempotency_key=...)` is a `TypeError`.
 # - Log the request id, status, type, error code and class; never `e.request` (it holds
 #   the key). Show users advice and a request id, not JSON.

@@ -212,8 +212,9 @@ plt.show()
 #
 # Write `parse_ratelimit(headers, now)`. It returns `(limit, remaining, reset_in)`:
 # the first two as integers, and `reset_in` as the seconds from `now` until the reset date.
-# `now` is Unix time in seconds. The checker tries five sets of headers, one of them from a
-# real SDK response.
+# `now` is Unix time in seconds. The checker tries six sets of headers, one of them from a
+# real SDK response. It runs your function three times: in your machine's timezone, in New
+# York's and in India's. A reset date read without its zone would be off by hours.
 
 # %%
 def parse_ratelimit(headers, now):

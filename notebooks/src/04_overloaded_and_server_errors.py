@@ -65,13 +65,16 @@ for name in ["api_error", "bad_gateway", "service_unavailable", "timeout_error",
 print(repr(raised("bad_gateway").body))
 
 # %% [markdown]
-# Every server error is an `InternalServerError`, including `OverloadedError` (529). So the
-# order of your `except` clauses matters: an `except anthropic.InternalServerError` placed
-# first also catches every 529.
+# Every server error is an `InternalServerError`, including `OverloadedError` (529), and
+# also the one you must not retry, `HTTPNotImplementedError` (501). So the order of your
+# `except` clauses matters: an `except anthropic.InternalServerError` placed first also
+# catches every 529, and every 501.
 
 # %%
-print([cls.__name__ for cls in anthropic.OverloadedError.__mro__[:4]])
-print(issubclass(anthropic.GatewayTimeoutError, anthropic.InternalServerError))
+for cls in (anthropic.OverloadedError, anthropic.GatewayTimeoutError,
+            anthropic.HTTPNotImplementedError):
+    print(f"{cls.__name__:24} is an InternalServerError:",
+          issubclass(cls, anthropic.InternalServerError))
 
 # %% [markdown]
 # ## A hand-written list misses some
@@ -126,7 +129,8 @@ for status in [500, 502, 503, 504, 520, 522, 524, 529]:
 # A connection error has no status and no body: the network failed before an answer came.
 # A timeout is the client giving up on an answer that is too slow. In the SDK,
 # `APITimeoutError` is a *subclass* of `APIConnectionError`, so catch the timeout first.
-# Look at the clock: with the default timeout, one hung request costs 600 s.
+# Look at the clock: `raised` turns the SDK's retries off, and one attempt at a hung
+# request still costs 600 s.
 
 # %%
 for outcome in ["connection_error", "timeout"]:
@@ -137,8 +141,32 @@ for outcome in ["connection_error", "timeout"]:
 print(issubclass(anthropic.APITimeoutError, anthropic.APIConnectionError))
 
 # %% [markdown]
-# The SDK's default timeout is 10 minutes for reading the answer. For a short request, set
-# your own. Here the simulated API takes 30 s to answer (`Slow(30)`) and the client waits
+# That was one attempt. The default client makes three. Read its defaults first:
+
+# %%
+limits = anthropic.DEFAULT_TIMEOUT
+print(f"read timeout: {limits.read:.0f} s | connect timeout: {limits.connect:.0f} s | "
+      f"retries: {anthropic.DEFAULT_MAX_RETRIES}")
+
+# %% [markdown]
+# The read timeout bounds the *silence between two reads*, not the whole request: an
+# answer that trickles in never trips it, and a request that hangs trips it once per
+# attempt. The SDK retries a timeout like any connection error. So a hung request on the
+# default client costs three read timeouts plus two short backoffs. Send one and time it:
+
+# %%
+with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
+    api.respond("timeout", "timeout", "timeout")
+    try:
+        api.client().messages.create(model=api.model, max_tokens=64, messages=MESSAGES)
+    except anthropic.APITimeoutError as e:
+        hung = api.clock.now()
+        print(f"{type(e).__name__} after {len(api.calls)} attempts and {hung:.1f} s "
+              f"({hung / 60:.0f} minutes)")
+
+# %% [markdown]
+# Half an hour before your code hears anything. For a short request, set your own
+# timeout. Here the simulated API takes 30 s to answer (`Slow(30)`) and the client waits
 # at most 5 s. The SDK retries timeouts by itself: look at the three attempts, 5 s each
 # plus its short backoff.
 
@@ -292,8 +320,9 @@ with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
 #
 # Write `is_retryable(exc)` for any exception the SDK raises: `True` when another attempt
 # can succeed, else `False`. The checker runs it on real exceptions from the simulated
-# API: 500, 502 (HTML), 503, 504, 520 (HTML), 529, 429, connection errors, timeouts, and
-# the 4xx errors you must not retry.
+# API: 500, 502 (HTML), 503, 504, 520 (HTML), 529, 409, 429, connection errors, timeouts,
+# and the errors you must not retry: the 4xx, and 501 Not Implemented, which the SDK also
+# raises as an `InternalServerError` (its `HTTPNotImplementedError`).
 
 # %%
 def is_retryable(exc):
@@ -305,15 +334,21 @@ check_is_retryable(is_retryable)
 # %% [markdown]
 # **Hint**: check `isinstance(exc, anthropic.APIConnectionError)` first (it covers
 # timeouts). For an `APIStatusError`, use `exc.status_code`: 408, 409, 429, or `>= 500`
-# except 501. Or ask the package: `classify(exc).retryable`.
+# except 501. `isinstance(exc, anthropic.InternalServerError)` is not enough: it retries
+# 501. Or ask the package: `classify(exc).retryable`.
 #
 # ## Exercise 04.2: ride out an outage
 #
 # Write `patient(fn, clock, rng)`: return a version of `fn` that retries. The checker
-# calls it with a client that does not retry by itself, during a 30 s outage of 529s. It
-# must get the answer within 12 attempts and 90 s (three seeds); try a 400 only once; and,
-# in an outage that never ends, give up within 12 attempts by raising the real
-# `OverloadedError`.
+# calls it with a client that does not retry by itself, during a 60 s outage of 529s. Your
+# user can wait 120 s for an answer or a clear failure. The checker asks that you:
+#
+# - get the answer within 12 attempts and 120 s (three seeds);
+# - do not retry in lockstep: ten users hit by the same outage, each with its own `rng`,
+#   must send their retries at different moments;
+# - try a 400 only once;
+# - in an outage that never ends, give up within 12 attempts and 120 s by raising the real
+#   `OverloadedError`, even when every 529 asks for `retry-after: 300`.
 
 # %%
 def patient(fn, clock, rng):
@@ -323,9 +358,11 @@ def patient(fn, clock, rng):
 check_patient(patient)
 
 # %% [markdown]
-# **Hint**: `retry(attempts=..., deadline=..., backoff=backoff.full_jitter(base, cap),
-# clock=clock, rng=rng)(fn)`. The default (5 attempts from 0.5 s) gives up after a few
-# seconds; waits that start at 1 s and may grow to 30 s cover 30 s in under 10 attempts.
+# **Hint**: `retry(attempts=..., deadline=..., backoff=..., clock=clock, rng=rng)(fn)`.
+# The defaults (5 attempts, a 60 s deadline) give up before this outage ends, and
+# `attempts=12` alone does not change that. The deadline is the user's patience: it also
+# stops a `retry-after` that would run past it. `backoff.exponential` has no jitter; pick a
+# jittered strategy, and a first wait long enough that 12 attempts span 60 s.
 #
 # ## Recap
 #
@@ -333,8 +370,10 @@ check_patient(patient)
 #   a retry; a 502 from a proxy has an HTML body and no `e.type`.
 # - Retry on `status >= 500` (or `classify(e).retryable`), never on a hand-written list:
 #   lists miss 504, 520-524 or 529.
-# - `APITimeoutError` is an `APIConnectionError`; a hung request costs 600 s with the
-#   default timeout, so set your own. In SDK 2.x, test doubles must raise `httpx2` errors.
+# - `APITimeoutError` is an `APIConnectionError`. The 600 s read timeout bounds the silence
+#   between reads, not the total: a hung request on the default client costs about
+#   3 x 600 s plus backoff, half an hour. Set your own timeout. In SDK 2.x, test doubles
+#   must raise `httpx2` errors.
 # - Exponential backoff with jitter rode out a 30 s outage with every question answered;
 #   `on_retry` tells the user what is happening while it waits.
 #

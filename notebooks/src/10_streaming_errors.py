@@ -5,13 +5,15 @@
 # user, and then an `overloaded_error` arrives inside the stream. Nothing about the HTTP
 # status says so: it was 200. Retry code built around status codes misses it, the SDK does
 # not retry it, and the words already on screen have to be dealt with. This lesson takes the
-# failure apart and gives you three honest ways to handle it.
+# failure apart, shows the other way a stream breaks (the connection drops, and the error
+# is not even an `anthropic` one), and gives you three honest ways to handle both.
 #
 # **In this lesson you will**
 #
 # - see an overload arrive after a 200, while you iterate the stream, not from `create()`
 # - check that neither `max_retries` nor a timeout helps, and why status checks misjudge it
 # - classify it by `e.type`, and retry the whole stream with `resilience.retry`
+# - catch a connection dropped mid-stream, which raises a raw `httpx2` error
 # - reconcile the partial text: restart, continue, or stop and say so
 # - plot what each choice shows your user, and what it wastes
 
@@ -20,12 +22,13 @@ import json
 import random
 
 import anthropic
+import httpx2
 import matplotlib.pyplot as plt
 from course.lesson10 import check_answer_or_partial, check_is_retryable
 
 from resilience import MODEL, VirtualClock, classify, retry
 from resilience.lab.plots import FIGSIZE, course_style
-from resilience.testing import FakeClaude, ok, stream_error
+from resilience.testing import FakeClaude, dropped_stream, ok, stream_error
 
 clock = VirtualClock()
 QUESTION = "Say hello."
@@ -168,6 +171,41 @@ verdict = classify(error)
 print("classify:", verdict, "| category:", verdict.category, "| type:", verdict.error_type)
 
 # %% [markdown]
+# ## A connection that drops mid-stream
+#
+# A stream can also break with no error frame at all: the connection closes halfway
+# through the body. `dropped_stream(after_chunks=2)` tells the simulated API to do that
+# after two pieces of text. The loop below catches `Exception` on purpose, to see what
+# arrives. Look at its class, and at whether `except anthropic.APIError` would catch it.
+
+# %%
+with FakeClaude(clock=clock, seed=0) as api:
+    api.respond(dropped_stream(after_chunks=2), "ok")
+    stream = api.client().messages.create(model=api.model, max_tokens=256, messages=PROMPT,
+                                          stream=True)
+    shown = []
+    try:
+        for piece in texts(stream):
+            shown.append(piece)
+    except Exception as e:  # on purpose: see what arrives
+        dropped = e
+print("raised:", type(dropped).__name__, "| on screen:", repr("".join(shown)))
+print("an httpx2.TransportError?", isinstance(dropped, httpx2.TransportError))
+print("an anthropic.APIError?", isinstance(dropped, anthropic.APIError))
+print("requests:", len(api.calls), "| still queued:", api.pending)
+
+# %% [markdown]
+# It is `httpx2.RemoteProtocolError`, from the HTTP library under the SDK, raised as is.
+# The SDK wraps transport failures in `APIConnectionError` only inside `create()`; once it
+# has handed you the stream, it neither wraps nor retries them. So `except
+# anthropic.APIStatusError`, and even `except anthropic.APIError`, let it through, and
+# your program crashes with the text half shown. Catch `httpx2.TransportError` too (it
+# covers every dropped or timed-out read). `classify` knows httpx2's errors:
+
+# %%
+print("classify:", classify(dropped))
+
+# %% [markdown]
 # ## Retry the whole stream yourself
 #
 # Since the SDK will not retry it, put the retry around *reading* the stream, not around
@@ -204,13 +242,14 @@ for call in api.calls:
 
 # %% [markdown]
 # The SDK's `messages.stream(...)` helper raises the same bare `APIStatusError` with status
-# 200 from inside its `with` block, so the same decorator works around it. Here
-# `get_final_text()` reads the stream to the end. This time the stream fails twice.
+# 200 from inside its `with` block, and the same raw `httpx2` error when the connection
+# drops, so the same decorator works around it. Here `get_final_text()` reads the stream to
+# the end. This time the stream fails twice: an overload, then a dropped connection.
 
 # %%
 with FakeClaude(clock=clock, seed=0) as api:
     client = api.client(max_retries=0)
-    api.respond("stream_overloaded", "stream_overloaded", "ok")
+    api.respond("stream_overloaded", "stream_dropped", "ok")
 
     @retry(attempts=3, deadline=30.0, clock=clock, rng=random.Random(7), on_retry=tell_user)
     def answer_with_helper():
@@ -222,7 +261,7 @@ print([f"{call.status} {call.outcome}" for call in api.calls])
 
 # %% [markdown]
 # Try it: add a third `"stream_overloaded"` before `"ok"`. With `attempts=3` the decorator
-# gives up and re-raises the last `APIStatusError`, with the attempt history in its notes.
+# gives up and re-raises the last error, with the attempt history in its notes.
 #
 # ## What was shown must be reconciled
 #
@@ -325,7 +364,7 @@ def stop(client, screen):
         for piece in texts(client.messages.create(model=MODEL, max_tokens=256,
                                                   messages=PROMPT, stream=True)):
             screen.show(piece)
-    except anthropic.APIStatusError as e:
+    except (anthropic.APIStatusError, httpx2.TransportError) as e:
         screen.fail(f"[the answer was cut off ({classify(e).category}); ask again]")
 
 
@@ -387,11 +426,14 @@ plt.show()
 # ## Exercise 10.1: retryable, mid-stream or not
 #
 # Write `is_retryable(exc)` for an `anthropic.APIStatusError`, without calling `classify`.
-# Return True for a 429, a 529 and any other status >= 500 but 501; for an error inside a
-# 200 stream, decide by `exc.type`: retry `overloaded_error`, `api_error`,
-# `rate_limit_error` and `timeout_error`, nothing else. The checker compares your answer with
-# `classify(exc).retryable` on eleven real SDK exceptions, from plain HTTP errors and from
-# streams.
+# Return True for a 408, 409, 429 and any status >= 500 but 501; for an error inside a 200
+# stream, decide by `exc.type`: retry `overloaded_error`, `api_error`, `rate_limit_error`,
+# `timeout_error` and `conflict_error`, nothing else. A spend limit is never retryable,
+# whatever its status and type say: its `exc.error_code` ends in `spend_limit_reached`.
+# The checker compares your answer with `classify(exc).retryable` on thirteen real SDK
+# exceptions, from plain HTTP errors and from streams. In two of them status and type
+# disagree: a proxy's 502 is an HTML page with no `type` at all, and the spend-limit 429
+# has the type `rate_limit_error`.
 
 # %%
 def is_retryable(exc):
@@ -401,9 +443,10 @@ def is_retryable(exc):
 check_is_retryable(is_retryable)
 
 # %% [markdown]
-# **Hint**: branch on `exc.status_code == 200` first. For that case, test
-# `exc.type in {...}`; otherwise test the status: `status == 429 or (status >= 500 and
-# status != 501)`.
+# **Hint**: rule out the spend limit first
+# (`(exc.error_code or "").endswith("spend_limit_reached")`), then branch on
+# `exc.status_code == 200`. For that case, test `exc.type in {...}`; otherwise test the
+# status: `status in (408, 409, 429) or (status >= 500 and status != 501)`.
 #
 # ## Exercise 10.2: stop and say so, but only mid-stream
 #
@@ -411,8 +454,9 @@ check_is_retryable(is_retryable)
 # `client.messages.create(..., stream=True)` and return `(text, complete)`:
 #
 # - the whole text and `True` when the stream ends normally;
-# - the text received so far and `False` when an `APIStatusError` breaks the stream after
-#   some text arrived;
+# - the text received so far and `False` when the stream breaks after some text arrived:
+#   an `APIStatusError` (an error frame) or an `httpx2.TransportError` (a dropped
+#   connection);
 # - when the error comes before any text (from `create()`, or from an empty stream), there is
 #   nothing to show: let the exception propagate, so a retry layer can handle it.
 
@@ -424,8 +468,9 @@ def answer_or_partial(client, model, messages):
 check_answer_or_partial(answer_or_partial)
 
 # %% [markdown]
-# **Hint**: collect the pieces in a list inside `try:`; in `except anthropic.APIStatusError`
-# re-raise with a bare `raise` if the list is empty, else return `("".join(pieces), False)`.
+# **Hint**: collect the pieces in a list inside `try:`; in
+# `except (anthropic.APIStatusError, httpx2.TransportError)` re-raise with a bare `raise` if
+# the list is empty, else return `("".join(pieces), False)`.
 #
 # ## Recap
 #
@@ -433,6 +478,9 @@ check_answer_or_partial(answer_or_partial)
 #   with `status_code == 200`; only `e.type` says it is an overload.
 # - The SDK never retries it: `max_retries` and timeouts do not help. Retry around the
 #   *reading* of the stream, with the client at `max_retries=0`.
+# - A connection dropped mid-stream raises the raw `httpx2` exception (for example
+#   `RemoteProtocolError`), not an `anthropic.APIError`: catch `httpx2.TransportError` as
+#   well as `anthropic.APIStatusError` around the loop.
 # - Decide with `classify` (or `e.type`), never with a list of status codes.
 # - Text already shown must be reconciled: restart with a notice, continue in a new user
 #   turn (prefill returns a 400 on the 4.6 models), or stop and mark the answer incomplete.
