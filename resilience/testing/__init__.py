@@ -38,7 +38,8 @@ Modules: :mod:`~resilience.testing.fake` (``FakeClaude``), :mod:`~.outcomes` (wh
 request gets), :mod:`~.scenarios` (failure rates, outages, rate limits, latency, per model),
 :mod:`~.responses` (the API's exact shapes), :mod:`~.bridge` (SDK <-> respx),
 :mod:`~.sdktime` (the SDK's sleeps on the virtual clock), :mod:`~.live` (real calls, opt-in),
-:mod:`~.turnclock` (many threads on virtual time).
+:mod:`~.turnclock` (many threads on virtual time), :mod:`~.aio` (many coroutines on virtual
+time: ``FakeClaude.run`` and :class:`VirtualTimeLoop`).
 
 Names are imported on first use, so ``import resilience.testing`` itself is cheap (the pytest
 plugin imports it in every test run of a project that installs the kit).
@@ -50,6 +51,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .aio import VirtualTimeLoop
     from .bridge import (
         FAKE_API_KEY,
         UnmatchedRequestError,
@@ -59,11 +61,14 @@ if TYPE_CHECKING:
     from .fake import Call, FakeClaude
     from .live import LiveModeNotEnabled, is_live, live_client
     from .outcomes import (
+        InvalidOutcomeError,
         Outcome,
         connection_error,
+        dropped_stream,
         error,
         ok,
         outcome,
+        stalled_stream,
         stream_error,
         timeout,
     )
@@ -73,11 +78,15 @@ if TYPE_CHECKING:
     from .turnclock import TurnClock
 
 _HOMES = {
+    "VirtualTimeLoop": "aio",
     "FAKE_API_KEY": "bridge", "UnmatchedRequestError": "bridge",
     "async_sdk_client_for": "bridge", "sdk_client_for": "bridge",
     "Call": "fake", "FakeClaude": "fake",
     "LiveModeNotEnabled": "live", "is_live": "live", "live_client": "live",
-    "Outcome": "outcomes", "connection_error": "outcomes", "error": "outcomes",
+    "InvalidOutcomeError": "outcomes",
+    "Outcome": "outcomes", "connection_error": "outcomes", "dropped_stream": "outcomes",
+    "stalled_stream": "outcomes",
+    "error": "outcomes",
     "ok": "outcomes", "outcome": "outcomes", "stream_error": "outcomes",
     "timeout": "outcomes",
     "VIRTUAL_EPOCH": "responses",
@@ -94,6 +103,7 @@ __all__ = [
     "FailureRates",
     "FakeClaude",
     "ForModel",
+    "InvalidOutcomeError",
     "LiveModeNotEnabled",
     "Outage",
     "Outcome",
@@ -102,8 +112,10 @@ __all__ = [
     "Slow",
     "TurnClock",
     "UnmatchedRequestError",
+    "VirtualTimeLoop",
     "async_sdk_client_for",
     "connection_error",
+    "dropped_stream",
     "error",
     "is_live",
     "live_client",
@@ -111,6 +123,7 @@ __all__ = [
     "outcome",
     "sdk_client_for",
     "sdk_on_clock",
+    "stalled_stream",
     "stream_error",
     "timeout",
 ]

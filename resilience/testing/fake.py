@@ -24,19 +24,27 @@ Each request is answered by the first of:
 Inside the ``with`` block the SDK's own retry sleeps run on the virtual clock and its
 jitter is seeded (see :mod:`resilience.testing.sdktime`), so the SDK's real schedule plays
 out in zero wall time, the same way every run.
+
+Many async clients at once: run them with :meth:`FakeClaude.run`, on a
+:class:`~resilience.testing.aio.VirtualTimeLoop` whose time is the fake's clock. Every
+task's retry sleeps are then timers that wake in virtual-time order, and a slow answer or a
+timeout (:class:`~resilience.testing.scenarios.Slow`, ``"timeout"``) delays only its own
+request instead of moving the clock for everyone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import random
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Coroutine, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anthropic
 import httpx2
@@ -44,7 +52,7 @@ import respx
 
 from ..clock import VirtualClock
 from ..models import MODEL
-from . import bridge
+from . import aio, bridge
 from .outcomes import Custom, Exchange, Outcome, Reply, outcome
 from .scenarios import Scenario
 from .sdktime import sdk_on_clock
@@ -52,6 +60,8 @@ from .sdktime import sdk_on_clock
 __all__ = ["Call", "FakeClaude"]
 
 _MESSAGES_PATH = "/v1/messages"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,23 @@ class FakeClaude:
         self._require_open()
         return bridge.async_client_with_handler(self.handle_async, **kwargs)
 
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` to completion on a virtual-time event loop on this fake's clock.
+
+        Concurrent tasks (``asyncio.gather`` of many ``async_client()`` calls) then sleep on
+        timers of one virtual clock and wake in time order; see :mod:`~.aio`. No real time
+        passes. Example: ``api.run(asyncio.gather(*(ask(i) for i in range(1000))))``.
+
+        Args:
+            main: a coroutine (or an awaitable such as ``asyncio.gather(...)`` built inside
+                one: wrap it in ``async def``).
+
+        Returns:
+            What ``main`` returns.
+        """
+        self._require_open()
+        return aio.run(main, clock=self.clock)
+
     def respond(self, *outcomes: object, headers: Mapping[str, str] | None = None) -> None:
         """Queue outcomes, one per request, after any already queued.
 
@@ -215,18 +242,36 @@ class FakeClaude:
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         """Answer one request from a sync client (the ``httpx2.MockTransport`` handler)."""
         exchange = self._arrive(request)
-        with self._recording(exchange) as attempt:
+        attempt = _Attempt()
+        try:
             routed = (bridge.answer_from_router(self.router, request)
                       if self.router.routes else None)
             return attempt.deliver(exchange, self._choose(exchange, routed))
+        finally:
+            self._record(exchange, attempt)
 
     async def handle_async(self, request: httpx2.Request) -> httpx2.Response:
-        """Answer one request from an async client."""
-        exchange = self._arrive(request)
-        with self._recording(exchange) as attempt:
+        """Answer one request from an async client.
+
+        On a :class:`~.aio.VirtualTimeLoop` on this fake's clock, the latency an outcome or
+        scenario adds (``clock.advance``) is awaited as a timer for this request alone.
+        """
+        loop = asyncio.get_running_loop()
+        latency = (_Latency(self.clock)
+                   if isinstance(loop, aio.VirtualTimeLoop) and loop.clock is self.clock
+                   else None)
+        exchange = self._arrive(request, latency)
+        attempt = _Attempt()
+        try:
             routed = (await bridge.answer_from_router_async(self.router, request)
                       if self.router.routes else None)
-            return attempt.deliver(exchange, self._choose(exchange, routed))
+            try:
+                return attempt.deliver(exchange, self._choose(exchange, routed))
+            finally:
+                if latency is not None:  # the answer (or failure) takes its time
+                    await latency.wait()
+        finally:
+            self._record(exchange, attempt)
 
     # How one request is answered and recorded.
 
@@ -234,7 +279,7 @@ class FakeClaude:
         if self._exits is None:
             raise RuntimeError("use the fake inside its block: `with FakeClaude() as api: ...`")
 
-    def _arrive(self, request: httpx2.Request) -> Exchange:
+    def _arrive(self, request: httpx2.Request, clock: VirtualClock | None = None) -> Exchange:
         """Number the request, reserve its place in :attr:`calls`, note the time."""
         if self._exits is None:  # outside the block the SDK's retries would really sleep
             raise bridge.UnmatchedRequestError(
@@ -243,23 +288,19 @@ class FakeClaude:
         with self._lock:
             number = len(self.calls) + 1
             self.calls.append(_PENDING)
-        return Exchange(request, number, f"req_fake_{number:06d}", self.clock.now(),
-                        self.clock, _decode(request.content))
+        clock = self.clock if clock is None else clock
+        return Exchange(request, number, f"req_fake_{number:06d}", clock.now(), clock,
+                        _decode(request.content))
 
-    @contextmanager
-    def _recording(self, exchange: Exchange) -> Iterator[_Attempt]:
+    def _record(self, exchange: Exchange, attempt: _Attempt) -> None:
         """Record the attempt as a :class:`Call` once it is answered, or has failed."""
-        attempt = _Attempt()
-        try:
-            yield attempt
-        finally:
-            request = exchange.request
-            call = Call(exchange.number, exchange.arrived, attempt.status,
-                        _retry_count(request), exchange.request_id, attempt.label,
-                        request.method, request.url.path, exchange.stream,
-                        exchange.requested_model)
-            with self._lock:
-                self.calls[exchange.number - 1] = call
+        request = exchange.request
+        call = Call(exchange.number, exchange.arrived, attempt.status,
+                    _retry_count(request), exchange.request_id, attempt.label,
+                    request.method, request.url.path, exchange.stream,
+                    exchange.requested_model)
+        with self._lock:
+            self.calls[exchange.number - 1] = call
 
     def _choose(self, exchange: Exchange, routed: httpx2.Response | None) -> Outcome:
         """Your route's answer, else the script's next outcome, else the scenarios'."""
@@ -278,6 +319,54 @@ class FakeClaude:
                 if decided is not None:
                     return decided
         return _SUCCESS
+
+
+class _Latency(VirtualClock):
+    """The clock one async request sees on a virtual loop: its advances are its own latency.
+
+    ``now()`` is the shared clock's time plus the latency so far; ``advance(s)`` (what
+    ``Slow`` and ``Timeout`` call) adds to the latency instead of moving the shared clock;
+    :meth:`wait` then sleeps it on the loop, so other requests go on meanwhile. Once the
+    answer has left (a stream that stalls while the SDK reads its body), advances move the
+    shared clock, as they do for a single task.
+    """
+
+    __slots__ = ("_settled", "_shared", "latency")
+
+    def __init__(self, shared: VirtualClock) -> None:
+        super().__init__()
+        self._shared = shared
+        self._settled = False
+        self.latency = 0.0
+
+    def now(self) -> float:
+        return self._shared.now() if self._settled else self._shared.now() + self.latency
+
+    def advance(self, seconds: float) -> None:
+        if self._settled:
+            self._shared.advance(seconds)
+            return
+        if not 0 <= seconds < math.inf:
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+        self.latency += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        self.sleeps.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    async def wait(self) -> None:
+        """Sleep the latency on the running (virtual) loop; later advances are shared."""
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            self._settled = True
+
+    def __repr__(self) -> str:
+        return f"<request clock: {self._shared!r} + {self.latency!r} s>"
 
 
 class _Attempt:

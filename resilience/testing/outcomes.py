@@ -10,6 +10,8 @@ string                     constructor
 ``"overloaded_error"``...  :func:`error` with any name from ``resilience.catalogue.ERRORS``
 ``"spend_limit_reached"``  (a 429 with ``error_code: enforced_spend_limit_reached``)
 ``"stream_overloaded"``    :func:`stream_error`: a 200 stream that ends in ``event: error``
+``"stream_dropped"``       :func:`dropped_stream`: a 200 whose connection drops mid-body
+``"stream_stalled"``       :func:`stalled_stream`: a 200 that goes silent mid-body
 ``"timeout"``              :func:`timeout`: no answer within the client's read timeout
 ``"connection_error"``     :func:`connection_error`: the connection fails, no status
 =========================  ==========================================================
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+import anthropic
 import httpx
 import httpx2
 
@@ -40,16 +43,21 @@ from .bridge import to_httpx2_error, to_httpx2_response, to_httpx_request
 __all__ = [
     "ConnectionFailure",
     "Custom",
+    "DroppedStream",
     "Exchange",
     "Failure",
+    "InvalidOutcomeError",
     "Outcome",
     "Reply",
+    "StalledStream",
     "StreamFailure",
     "Timeout",
     "connection_error",
+    "dropped_stream",
     "error",
     "ok",
     "outcome",
+    "stalled_stream",
     "stream_error",
     "timeout",
 ]
@@ -215,6 +223,124 @@ class StreamFailure(Outcome):
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedStream(Outcome):
+    """A 200 whose connection drops mid-body: reading it raises ``httpx2.RemoteProtocolError``.
+
+    For a streaming request the status and headers arrive, then ``message_start``,
+    ``content_block_start`` and ``after_chunks`` text deltas, then the connection closes
+    without ``message_stop``. The SDK raises the raw ``httpx2.RemoteProtocolError`` from
+    the iteration (``create(stream=True)`` and ``messages.stream(...)`` alike): it is not
+    an ``anthropic.APIError``, so ``except anthropic.APIError`` misses it, and the SDK
+    never retries it (its retries end when the 200 arrives).
+
+    A request that did not stream gets the same drop in its JSON body: a 200 with a
+    ``content-length`` for the whole ``Message``, then only its first half. The SDK reads
+    a plain response's body inside its retry loop, so it raises ``APIConnectionError``
+    (caused by the ``RemoteProtocolError``) and retries it like a connection failure. That
+    is what a real server closing the connection mid-body does to the SDK.
+
+    The attempt is recorded with status 200: the server did answer 200 before the drop.
+
+    Attributes:
+        after_chunks: text deltas sent before the drop (>= 0; the reply has 3 in all, so
+            3 or more sends every delta and drops before the closing events).
+    """
+
+    after_chunks: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+    label = "stream_dropped"
+
+    def __post_init__(self) -> None:
+        _check_chunks(self.after_chunks)
+
+    def answer(self, exchange: Exchange) -> httpx2.Response:
+        before, _, whole = _cut(exchange, self.after_chunks)
+        return responses.dropped_response(before, exchange.request_id, stream=exchange.stream,
+                                          request=exchange.request,
+                                          full_length=None if exchange.stream else whole)
+
+
+def _check_chunks(after_chunks: int) -> None:
+    if isinstance(after_chunks, bool) or not isinstance(after_chunks, int):
+        raise TypeError(f"after_chunks must be an int, got {after_chunks!r}")
+    if after_chunks < 0:
+        raise ValueError(f"after_chunks must be >= 0, got {after_chunks}")
+
+
+def _cut(exchange: Exchange, after_chunks: int) -> tuple[list[bytes], list[bytes], int]:
+    """A successful reply's body cut in two where a transport fault strikes.
+
+    A stream is cut after ``message_start``, ``content_block_start`` and ``after_chunks``
+    text deltas (at most all of them: the closing events always come after the cut); a JSON
+    body is cut in half. Returns the parts before and after the cut, and the whole length.
+    """
+    body = _reply_body(exchange, responses.DEFAULT_TEXT)
+    if exchange.stream:
+        frames = responses.sse_frames(responses.stream_events(body))
+        cut = min(2 + after_chunks, len(frames) - 3)
+        return frames[:cut], frames[cut:], sum(map(len, frames))
+    whole = json.dumps(body).encode()
+    half = len(whole) // 2
+    return [whole[:half]], [whole[half:]], len(whole)
+
+
+@dataclass(frozen=True, slots=True)
+class StalledStream(Outcome):
+    """A 200 that goes silent mid-body for ``seconds``, then resumes or times out.
+
+    The status, headers and the first events arrive (``message_start``,
+    ``content_block_start``, ``after_chunks`` text deltas; half the JSON body for a plain
+    request), then nothing for ``seconds``. The client's read timeout bounds the silence
+    between two reads, not the whole request:
+
+    * ``seconds`` longer than the request's read timeout (or None: silent for good): the
+      clock moves on by the read timeout and the read fails with ``httpx2.ReadTimeout``.
+      Iterating a stream raises it raw (not an ``anthropic.APIError``, never retried); a
+      plain request raises ``APITimeoutError`` and the SDK retries it.
+    * otherwise the clock moves on by ``seconds`` and the rest of the reply arrives: slow,
+      but a success.
+
+    A request without a read timeout waits for good: with ``seconds`` None the simulation
+    then ends the wait at once with the same ``ReadTimeout``.
+
+    Attributes:
+        seconds: the length of the silence (>= 0), or None for a stall that never ends.
+        after_chunks: text deltas sent before the silence (>= 0).
+    """
+
+    seconds: float | None = None
+    after_chunks: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+    label = "stream_stalled"
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None and not 0 <= self.seconds < float("inf"):
+            raise ValueError(f"seconds must be a finite number >= 0 or None, "
+                             f"got {self.seconds!r}")
+        _check_chunks(self.after_chunks)
+
+    def answer(self, exchange: Exchange) -> httpx2.Response:
+        before, after, whole = _cut(exchange, self.after_chunks)
+        limit = exchange.read_timeout
+
+        def stall() -> None:
+            silence = float("inf") if self.seconds is None else self.seconds
+            if limit is not None and silence > limit:
+                exchange.clock.advance(limit)
+                raise httpx2.ReadTimeout(f"[simulated] the stream stalled for over {limit:g} s",
+                                         request=exchange.request)
+            if self.seconds is None:
+                raise httpx2.ReadTimeout("[simulated] the stream stalled for good",
+                                         request=exchange.request)
+            exchange.clock.advance(self.seconds)
+
+        return responses.interrupted_response(before, stall, after,
+                                              request_id=exchange.request_id,
+                                              stream=exchange.stream,
+                                              full_length=None if exchange.stream else whole)
+
+
+@dataclass(frozen=True, slots=True)
 class Timeout(Outcome):
     """No answer in time: the virtual clock moves on by ``after``, then the read times out.
 
@@ -226,6 +352,15 @@ class Timeout(Outcome):
     after: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     label = "timeout"
+
+    def __post_init__(self) -> None:
+        after = self.after
+        if after is None:
+            return
+        if isinstance(after, bool) or not isinstance(after, int | float):
+            raise TypeError(f"after must be a number of seconds or None, got {after!r}")
+        if not 0 <= after < float("inf"):
+            raise ValueError(f"after must be a finite number of seconds >= 0, got {after!r}")
 
     def answer(self, exchange: Exchange) -> httpx2.Response:
         waited = self.after if self.after is not None else exchange.read_timeout or 0.0
@@ -272,7 +407,19 @@ class Custom(Outcome):
         if isinstance(value, httpx.Response | httpx2.Response):
             value.read()
             return to_httpx2_response(value, request)
-        raise TypeError(f"a custom outcome must give an httpx response, got {value!r}")
+        raise InvalidOutcomeError(
+            f"the side effect {self.value!r} answered {exchange.request.method} "
+            f"{exchange.request.url} with {value!r}, not an httpx.Response: fix the test "
+            "(not retried)")
+
+
+class InvalidOutcomeError(anthropic.AnthropicError, TypeError):
+    """A side effect that answered with something other than a response: a test mistake.
+
+    Raised from the transport as an ``anthropic.AnthropicError`` that is neither an
+    ``APIStatusError`` nor an ``APIConnectionError``, so the SDK neither wraps nor retries
+    it: the mistake surfaces at once instead of as a slow, retried "connection error".
+    """
 
 
 def _instantiate(cls: type[BaseException]) -> BaseException:
@@ -336,6 +483,18 @@ def stream_error(name: str = "overloaded_error", *, after_chunks: int = 1) -> St
     return StreamFailure(name, after_chunks)
 
 
+def dropped_stream(after_chunks: int = 1) -> Outcome:
+    """A 200 whose connection drops after ``after_chunks`` text deltas (see
+    :class:`DroppedStream`): iterating the stream raises ``httpx2.RemoteProtocolError``."""
+    return DroppedStream(after_chunks)
+
+
+def stalled_stream(seconds: float | None = None, *, after_chunks: int = 1) -> Outcome:
+    """A 200 that goes silent for ``seconds`` after ``after_chunks`` text deltas (see
+    :class:`StalledStream`); None, or longer than the read timeout, ends in a timeout."""
+    return StalledStream(seconds, after_chunks)
+
+
 def timeout(after: float | None = None) -> Timeout:
     """No answer within ``after`` seconds (default: the request's read timeout)."""
     return Timeout(after)
@@ -347,7 +506,8 @@ def connection_error() -> ConnectionFailure:
 
 
 _NAMED: Mapping[str, Callable[[], Outcome]] = MappingProxyType(
-    {"ok": Reply, "timeout": Timeout, "connection_error": ConnectionFailure}
+    {"ok": Reply, "timeout": Timeout, "connection_error": ConnectionFailure,
+     "stream_dropped": DroppedStream, "stream_stalled": StalledStream}
 )
 
 
@@ -356,18 +516,29 @@ def outcome(value: object) -> Outcome:
 
     Args:
         value: an :class:`Outcome`; a name (``"ok"``, ``"timeout"``,
-            ``"connection_error"``, a catalogue error name, or ``"stream_"`` followed by one,
-            with or without its ``_error`` suffix: ``"stream_overloaded"``); or a response,
-            exception or side effect for :class:`Custom`.
+            ``"connection_error"``, ``"stream_dropped"``, ``"stream_stalled"``, a catalogue
+            error name, or ``"stream_"`` followed by one, with or without its ``_error``
+            suffix: ``"stream_overloaded"``); or a response, exception or side effect for
+            :class:`Custom`.
 
     Raises:
         ValueError: for a name that means nothing.
+        TypeError: for anything else that cannot answer a request (``None``, a number, a
+            class that is not an exception, ...).
     """
     if isinstance(value, Outcome):
         return value
     if isinstance(value, str):
         return _named(value)
-    return Custom(value)
+    if isinstance(value, type):
+        if issubclass(value, BaseException):
+            return Custom(value)
+    elif isinstance(value, httpx.Response | httpx2.Response | BaseException) or callable(value):
+        return Custom(value)
+    raise TypeError(
+        f"cannot answer a request with {value!r}: give an outcome name (e.g. 'ok', "
+        "'overloaded_error'), an Outcome (error(...), timeout(...)), an httpx.Response, an "
+        "exception, or a function of the request that returns an httpx.Response")
 
 
 def _named(name: str) -> Outcome:
@@ -381,6 +552,7 @@ def _named(name: str) -> Outcome:
             if candidate in ERRORS:
                 return StreamFailure(candidate)
     raise ValueError(
-        f"unknown outcome {name!r}: use 'ok', 'timeout', 'connection_error', an error name "
+        f"unknown outcome {name!r}: use 'ok', 'timeout', 'connection_error', "
+        f"'stream_dropped', 'stream_stalled', an error name "
         f"({', '.join(ERRORS)}), or 'stream_' + an error name (e.g. 'stream_overloaded')"
     )

@@ -10,8 +10,10 @@ Installed with the test kit (``pip install resilient-claude[testing]``) through 
 
 The fixture is a :class:`~resilience.testing.FakeClaude` on a fresh
 :class:`~resilience.VirtualClock` (``fake_claude.clock``), seed 0, open for the test and
-closed after it. This module imports the SDK only when a test asks for the fixture, so the
-plugin costs nothing in a run that does not use it.
+closed after it. Many async clients at once run on its clock with
+``fake_claude.run(main())`` (see :mod:`~resilience.testing.aio`). This module imports the SDK
+only when a test asks for the fixture, so the plugin costs nothing in a run that does not use
+it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ Every response the simulated API sends is built here, in the exact shapes of the
   writes no error table of its own); a proxy's error is an HTML page;
 * a stream is ``text/event-stream``: ``message_start``, ``content_block_start``,
   ``content_block_delta`` ..., ``content_block_stop``, ``message_delta``, ``message_stop``;
-  a stream that fails after its 200 ends with an ``event: error`` frame instead.
+  a stream that fails after its 200 ends with an ``event: error`` frame instead;
+* a connection dropped mid-body is a 200 whose body yields its first bytes, then raises
+  ``httpx2.RemoteProtocolError`` while the client reads it (:func:`dropped_response`).
 
 Every response has a ``request-id`` header. Rate-limit reset times are RFC 3339 strings on a
 fixed virtual calendar (:data:`VIRTUAL_EPOCH` is clock time 0), so outputs repeat exactly.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,13 +32,17 @@ from ..catalogue import ErrorSpec
 
 __all__ = [
     "DEFAULT_TEXT",
+    "DROPPED_MESSAGE",
     "VIRTUAL_EPOCH",
+    "dropped_response",
     "error_event",
     "error_response",
     "estimate_tokens",
+    "interrupted_response",
     "message_body",
     "message_response",
     "rfc3339",
+    "sse_frames",
     "stream_events",
     "stream_response",
 ]
@@ -173,9 +179,99 @@ def error_event(spec: ErrorSpec) -> tuple[str, dict[str, Any]]:
     return "error", {"type": "error", "error": error}
 
 
+def sse_frames(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[bytes]:
+    """One ``event: NAME\\ndata: JSON\\n\\n`` frame per event, as the API sends them."""
+    return [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
+
+
 def stream_response(events: Iterable[tuple[str, Mapping[str, Any]]],
                     request_id: str) -> httpx2.Response:
     """A 200 ``text/event-stream`` response carrying ``events``, one SSE frame each."""
-    frames = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
-    headers = {"content-type": _SSE, "request-id": request_id, "cache-control": "no-cache"}
-    return httpx2.Response(200, headers=headers, content=frames.encode())
+    return httpx2.Response(200, headers=_stream_headers(request_id),
+                           content=b"".join(sse_frames(events)))
+
+
+def _stream_headers(request_id: str) -> dict[str, str]:
+    return {"content-type": _SSE, "request-id": request_id, "cache-control": "no-cache"}
+
+
+DROPPED_MESSAGE = ("[simulated] peer closed connection without sending complete message body "
+                   "(incomplete chunked read)")
+"""The transport error's message for a dropped connection (httpcore's own wording)."""
+
+
+class _InterruptedBody(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+    """A body that yields ``before``, calls ``interruption`` (which may raise), then ``after``.
+
+    Readable from a sync client (``__iter__``) and an async one (``__aiter__``).
+    """
+
+    def __init__(self, before: Sequence[bytes], interruption: Callable[[], None],
+                 after: Sequence[bytes]) -> None:
+        self._before = tuple(before)
+        self._interruption = interruption
+        self._after = tuple(after)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._before
+        self._interruption()
+        yield from self._after
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self._before:
+            yield part
+        self._interruption()
+        for part in self._after:
+            yield part
+
+
+def interrupted_response(before: Sequence[bytes], interruption: Callable[[], None],
+                         after: Sequence[bytes] = (), *, request_id: str, stream: bool,
+                         full_length: int | None = None) -> httpx2.Response:
+    """A 200 whose body arrives as ``before``, then ``interruption()``, then ``after``.
+
+    The interruption is where the transport misbehaves: it raises an ``httpx2`` transport
+    error (the connection drops, the read times out) or lets time pass (a stall) and
+    returns. The status and headers arrive first, as from a real server.
+
+    Args:
+        before: the bytes that arrive before the interruption.
+        interruption: called once the client has read ``before``.
+        after: the bytes that arrive after it, if it returns.
+        request_id: the ``request-id`` header.
+        stream: True for an SSE response (``text/event-stream``), False for JSON.
+        full_length: a ``content-length`` header that promises the whole body (JSON only).
+    """
+    headers = _stream_headers(request_id) if stream else {"content-type": _JSON,
+                                                         "request-id": request_id}
+    if full_length is not None and not stream:
+        headers["content-length"] = str(full_length)
+    return httpx2.Response(200, headers=headers,
+                           stream=_InterruptedBody(before, interruption, after))
+
+
+def dropped_response(parts: Sequence[bytes], request_id: str, *, stream: bool,
+                     request: httpx2.Request | None = None,
+                     full_length: int | None = None) -> httpx2.Response:
+    """A 200 whose connection drops after ``parts``: reading the body raises.
+
+    The headers arrive (status 200, ``request-id``); the client then reads ``parts`` and
+    gets ``httpx2.RemoteProtocolError`` where the rest should be, exactly as from a server
+    that closed the connection mid-body. The anthropic SDK does not wrap the error while you
+    iterate a stream (it is *not* an ``anthropic.APIError``); for a request that did not
+    stream, the SDK reads the whole body inside its retry loop, so it raises
+    ``APIConnectionError`` and retries like any other connection failure.
+
+    Args:
+        parts: the bytes that arrive before the drop (SSE frames, or the start of a JSON body).
+        request_id: the ``request-id`` header.
+        stream: True for an SSE response (``text/event-stream``), False for JSON.
+        request: the request, attached to the error as httpx2 does.
+        full_length: a ``content-length`` that promises the whole body (JSON only).
+    """
+
+    def drop() -> None:
+        raise httpx2.RemoteProtocolError(DROPPED_MESSAGE, request=request)
+
+    return interrupted_response(parts, drop, request_id=request_id, stream=stream,
+                                full_length=full_length)

@@ -232,6 +232,10 @@ class Slow:
     timeout (``client(timeout=...)``), the clock moves on by the timeout instead and the SDK
     sees ``httpx2.ReadTimeout`` (it raises ``APITimeoutError`` and retries).
 
+    Under :meth:`FakeClaude.run <resilience.testing.FakeClaude.run>` (many async clients on
+    one virtual-time loop) the latency is that request's own: it waits on a timer while the
+    other requests go on, instead of moving the clock for everyone.
+
     Attributes:
         seconds: the latency of a slow answer.
         probability: the chance that a request is slow.

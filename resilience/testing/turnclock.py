@@ -90,14 +90,23 @@ class TurnClock(VirtualClock):
 
         Returns, per request in order, what ``handle`` returned (or the exception it
         raised) and its latency in virtual seconds. Returns when every request is done.
+
+        Raises:
+            BaseException: the first ``SystemExit``, ``KeyboardInterrupt`` or other
+                ``BaseException`` that is not an ``Exception`` raised by a ``handle``
+                (by request number), re-raised here once every request is done: it asks
+                the program to stop, it is not a request's result.
         """
         results: dict[int, tuple[T | Exception, float]] = {}
+        stops: dict[int, BaseException] = {}
 
         def job(i: int, start: float) -> None:
             try:
                 results[i] = (handle(i), self._now - start)
             except Exception as e:  # a failed request is a result too
                 results[i] = (e, self._now - start)
+            except BaseException as e:  # SystemExit, KeyboardInterrupt: for the caller
+                stops[i] = e
             finally:
                 self._pass_turn()
 
@@ -115,4 +124,6 @@ class TurnClock(VirtualClock):
             if self._turns == turns:
                 raise RuntimeError(f"TurnClock.run: no progress for {self.stall_timeout} s")
             turns = self._turns
+        if stops:
+            raise stops[min(stops)]
         return [results[i] for i in range(len(arrivals))]
