@@ -69,7 +69,9 @@ def test_which_catalogue_errors_the_sdk_retries(lesson: dict[str, Any]) -> None:
     retried = {name for name, (attempts, _, _) in table.items() if attempts == 3}
     assert all(attempts in (1, 3) for attempts, _, _ in table.values())
     assert retried == {name for name, spec in ERRORS.items()
-                       if spec.status == 429 or spec.status >= 500}
+                       if spec.status in (409, 429) or spec.status >= 500}, (
+        "lesson 05: the SDK now retries a different set of catalogue errors than 409, 429 "
+        "and every status >= 500")
     disagree = {name for name, (attempts, _, e) in table.items()
                 if (attempts == 3) != classify(e).retryable}
     assert disagree == {"spend_limit_reached"}
@@ -100,12 +102,58 @@ def test_x_should_retry_overrules_the_status() -> None:
 @pytest.mark.parametrize(("kwargs", "waited"), [
     ({"retry_after": 120}, 120.0), ({"retry_after_ms": 1500}, 1.5),
     ({"retry_after": 120, "retry_after_ms": 1500}, 1.5)])
-def test_retry_after_is_obeyed_with_no_cap_and_ms_first(kwargs: dict[str, float],
-                                                        waited: float) -> None:
+def test_retry_after_is_obeyed_and_ms_first(kwargs: dict[str, float], waited: float) -> None:
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
         api.respond(error("overloaded_error", **kwargs), "ok")
         create(api.client(), api.model)
-    assert api.calls[1].time == waited
+    assert api.calls[1].time == waited, (
+        f"lesson 05: the SDK waited {api.calls[1].time} s for {kwargs}; the lesson says "
+        f"{waited} s")
+
+
+RETRY_AFTER_CAP = 4_294_967.0
+"""The SDK's only limit on retry-after (``_calculate_retry_timeout``): 2**32 ms in seconds."""
+
+
+@pytest.mark.parametrize(("value", "waited"), [
+    ("120", 120.0), ("1e9", RETRY_AFTER_CAP), ("inf", RETRY_AFTER_CAP),
+    ("0", 0.394), ("-5", 0.394), ("nan", 0.394), ("soon", 0.394),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.394)])
+def test_retry_after_is_capped_at_49_7_days_and_bad_values_are_ignored(
+        lesson: dict[str, Any], value: str, waited: float) -> None:
+    got = lesson["waited_for"](value)   # the lesson's own cell, through the real SDK
+    assert round(got, 3) == waited, (
+        f"lesson 05: for retry-after: {value} the SDK now waits {got:.3f} s, the lesson says "
+        f"{waited} s ({'the cap' if waited == RETRY_AFTER_CAP else 'ignored: backoff'})")
+
+
+def test_the_retry_after_cap_in_days() -> None:
+    assert f"{RETRY_AFTER_CAP / 86400:.1f}" == "49.7"
+    assert RETRY_AFTER_CAP == 2**32 // 1000  # the longest sleep every platform allows
+
+
+# -- middleware -------------------------------------------------------------------------
+
+def test_middleware_runs_once_per_attempt_inside_the_sdk_loop(lesson: dict[str, Any]) -> None:
+    attempts = [(a.retry, a.status, a.error, None if a.wait is None else f"{a.wait:.3f}")
+                for a in lesson["log"].attempts]
+    assert attempts == [(0, 529, None, None), (1, None, "APIConnectionError", "0.394"),
+                        (2, 200, None, "0.811")], (
+        f"lesson 05: the middleware saw {attempts}; the lesson shows three attempts, retry "
+        "counts 0, 1, 2")
+
+
+def test_budget_and_breaker_middleware_in_an_endless_outage(lesson: dict[str, Any]) -> None:
+    runs = {name: lesson["outage_attempts"](middleware)
+            for name, middleware in lesson["clients"].items()}
+    counts = {name: [n for _, n in results] for name, results in runs.items()}
+    assert counts == {"SDK alone": [3] * 8,
+                      "+ budget": [3, 3, 2, 1, 2, 1, 2, 1],
+                      "+ breaker + budget": [3, 2, 0, 0, 0, 0, 0, 0]}, (
+        f"lesson 05: attempts per call in the outage are now {counts}")
+    kinds = {name: sorted({kind for kind, _ in results}) for name, results in runs.items()}
+    assert kinds == {"SDK alone": ["OverloadedError"], "+ budget": ["OverloadedError"],
+                     "+ breaker + budget": ["CircuitOpenError", "OverloadedError"]}
 
 
 def test_max_retries_on_the_client_and_with_options_but_not_on_create() -> None:
@@ -150,3 +198,30 @@ def test_both_single_layer_answers_pass_exercise_05_2(capsys: pytest.CaptureFixt
     assert check_ask(sdk_alone) is True
     assert check_ask(stacked) is False  # the hint says the guide's pattern fails
     assert "Are two layers retrying?" in capsys.readouterr().out
+
+
+def test_exercise_05_2_says_return_the_message_to_a_text_answer(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def text_answer(api: FakeClaude, rng: random.Random) -> Any:
+        return create(api.client(max_retries=5), api.model).content[0].text
+
+    assert check_ask(text_answer) is False
+    out = capsys.readouterr().out
+    assert "return the Message" in out and "returned str" in out
+    assert "Wait longer" not in out
+
+
+def test_exercise_05_2_says_wait_longer_to_one_that_gives_up_too_soon(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def too_quick(api: FakeClaude, rng: random.Random) -> Any:
+        return create(api.client(max_retries=2), api.model)   # 1.5 s of waits at most
+
+    assert check_ask(too_quick) is False
+    out = capsys.readouterr().out
+    assert "wait longer between attempts" in out and "OverloadedError" in out
+
+
+def test_the_exercise_text_says_what_the_checker_needs() -> None:
+    text = (ROOT / "notebooks" / "src" / "05_what_the_sdk_does.py").read_text()
+    exercise = text[text.index("## Exercise 05.2"):text.index("def ask(api, rng)")]
+    assert "return the `Message`" in exercise

@@ -9,6 +9,7 @@ the simulations built on them, so a change to the lesson is a change to what is 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from lesson_code import run_lesson
 
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
+from resilience.breaker import service_failure
 from resilience.testing import FakeClaude
 
 SEED = 0
@@ -30,10 +32,11 @@ def lesson() -> dict[str, Any]:
     return run_lesson("08_circuit_breakers")
 
 
-def recorded(lesson: dict[str, Any], name: str) -> anthropic.APIStatusError:
-    """The SDK exception the lesson's ``record`` catches for a catalogue error ``name``."""
-    e = lesson["record"](name)
-    assert isinstance(e, anthropic.APIStatusError), f"{name}: no error recorded"
+def recorded(name: str) -> anthropic.APIStatusError:
+    """The SDK exception for a catalogue error ``name``, met as the lesson meets its own."""
+    with FakeClaude(seed=SEED) as api:
+        e = api.raised(name)
+    assert isinstance(e, anthropic.APIStatusError), f"lesson 08: {name} raised nothing"
     return e
 
 
@@ -98,13 +101,73 @@ def test_circuit_open_error_says_when_the_next_trial_is() -> None:
                                                                           False, 6.0)
 
 
+# -- the breaker inside the SDK -------------------------------------------------------------
+
+def test_an_open_breaker_middleware_stops_the_sdks_retries(lesson: dict[str, Any]) -> None:
+    met, inside = lesson["met"], lesson["inside"]
+    assert [(name, attempts) for name, attempts, _ in met] == [
+        ("CircuitOpenError", 3), ("CircuitOpenError", 3)], (
+        f"lesson 08: two requests through BreakerMiddleware gave {met}, the lesson says "
+        "CircuitOpenError after 3 HTTP attempts each time (the 4th never leaves)")
+    assert lesson["retries_sent"] == [0, 1, 2], (
+        f"lesson 08: the SDK sent retry counts {lesson['retries_sent']}, the lesson says "
+        "[0, 1, 2]: one HTTP attempt per retry, each judged by the breaker")
+    slept = sum(min(0.5 * 2**n, 8.0) * 0.75 for n in range(3))   # the SDK's shortest waits
+    assert met[0][2] >= slept, (
+        f"lesson 08: the first request took {met[0][2]:.2f} s, the lesson says the SDK "
+        f"slept before its refused 4th attempt (at least {slept:.3f} s in all)")
+    assert met[1][2] == 0.0, "lesson 08: a call the open breaker refuses took time"
+    assert [state for _, state in inside.history] == ["closed", "open"]
+
+
+def test_breaker_middleware_route_facts() -> None:
+    """The table: each attempt counts (async too); a 429 does not; a mid-stream error is
+    after the status line, so the middleware does not see it."""
+    from resilience.middleware import BreakerMiddleware
+
+    with FakeClaude(seed=SEED) as api:
+        breaker = CircuitBreaker(failure_threshold=3, recovery_timeout=10.0, clock=api.clock)
+        client = api.client(middleware=[BreakerMiddleware(breaker)], max_retries=3)
+        api.respond("rate_limit_error", "rate_limit_error", "rate_limit_error", "ok")
+        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+        assert breaker.state == "closed", "lesson 08: BreakerMiddleware counted 429s"
+        api.respond("stream_overloaded", "stream_overloaded", "stream_overloaded")
+        for _ in range(3):
+            with pytest.raises(anthropic.APIStatusError) as caught:
+                for _ in client.messages.create(model=api.model, max_tokens=64,
+                                                messages=PROMPT, stream=True):
+                    pass
+            assert caught.value.status_code == 200
+        assert breaker.state == "closed", (
+            "lesson 08: BreakerMiddleware now sees errors inside a 200 stream; the lesson "
+            "says it judges each attempt by its status line only")
+
+        async def three_529s() -> None:
+            async_client = api.async_client(middleware=[BreakerMiddleware(breaker)],
+                                            max_retries=2)
+            api.respond("overloaded_error", "overloaded_error", "overloaded_error")
+            with pytest.raises(anthropic.OverloadedError):
+                await async_client.messages.create(model=api.model, max_tokens=64,
+                                                   messages=PROMPT)
+
+        asyncio.run(three_529s())
+    assert breaker.state == "open", (
+        "lesson 08: three 529s in one request through an async client's BreakerMiddleware "
+        "did not open a breaker with failure_threshold=3")
+
+
 # -- the guide's three bugs ---------------------------------------------------------------
 
 def test_the_recorded_errors_are_real_sdk_classes(lesson: dict[str, Any]) -> None:
-    overloaded, invalid = lesson["OVERLOADED"], lesson["INVALID"]
-    assert (type(overloaded).__name__, overloaded.status_code) == ("OverloadedError", 529)
-    assert (type(invalid).__name__, invalid.status_code) == ("BadRequestError", 400)
-    assert classify(copy.copy(overloaded)).retryable
+    got = {name: (type(lesson[name]).__name__, lesson[name].status_code)
+           for name in ("OVERLOADED", "INVALID", "RATE_LIMITED")}
+    expected = {"OVERLOADED": ("OverloadedError", 529), "INVALID": ("BadRequestError", 400),
+                "RATE_LIMITED": ("RateLimitError", 429)}
+    for name, (cls, status) in expected.items():
+        assert got[name] == (cls, status), (
+            f"lesson 08: the SDK now raises {got[name][0]} {got[name][1]} for {name}, the "
+            f"lesson says {cls} {status}")
+    assert classify(copy.copy(lesson["OVERLOADED"])).retryable
 
 
 def test_bug_1_at_one_percent_errors_the_naive_breaker_opens_seven_times(
@@ -126,8 +189,11 @@ def test_bug_2_five_bad_requests_open_the_naive_breaker_for_30_s(
     assert bad_user(mine) == {"ok": 300}
     assert mine.is_failure(lesson["INVALID"]) is False
     assert mine.is_failure(lesson["OVERLOADED"]) is True
-    for name in ("authentication_error", "permission_error", "not_found_error"):
-        assert mine.is_failure(recorded(lesson, name)) is False
+    assert mine.is_failure(lesson["RATE_LIMITED"]) is False, (
+        "lesson 08: the breaker's default counts a 429; the lesson says no 4xx counts")
+    for name in ("authentication_error", "permission_error", "not_found_error",
+                 "conflict_error", "spend_limit_reached"):
+        assert mine.is_failure(recorded(name)) is False, f"lesson 08: a {name} counts"
 
 
 def test_bug_3_the_naive_half_open_state_lets_all_20_callers_in(
@@ -177,6 +243,53 @@ def test_the_breakers_default_is_failure_passes_exercise_08_2(
         lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     from course.lesson08 import check_is_failure
 
-    assert check_is_failure(lambda e: classify(e).retryable) is True   # "compare with ..."
+    assert CircuitBreaker().is_failure is service_failure   # "the breaker's default"
+    assert check_is_failure(service_failure) is True         # "compare with service_failure"
     assert CircuitBreaker().is_failure(lesson["OVERLOADED"]) is True
     capsys.readouterr()
+
+
+def counts_429_too(e: BaseException) -> bool:
+    """The old model answer: 408, 409, 429 and every 5xx count."""
+    if isinstance(e, anthropic.APIConnectionError):
+        return True
+    if isinstance(e, anthropic.APIStatusError):
+        return e.status_code in (408, 409, 429) or e.status_code >= 500
+    return False
+
+
+def every_server_error(e: BaseException) -> bool:
+    """Right about 429, but counts a 501 (``InternalServerError`` covers every 5xx)."""
+    return isinstance(e, anthropic.APIConnectionError | anthropic.InternalServerError)
+
+
+@pytest.mark.parametrize(("wrong", "says"), [
+    (counts_429_too, "is_failure(RateLimitError (429)) returned True, but a 429 is your own"),
+    (lambda e: classify(e).retryable, "(429)) returned True, but a 429 is your own quota"),
+    (lambda e: service_failure(e) or getattr(e, "status_code", 0) == 429, "(429)) returned"),
+    (every_server_error, "is_failure(HTTPNotImplementedError (501)) returned True, but a 501"),
+], ids=["408-409-429-or-5xx", "classify-retryable", "default-plus-429", "every-5xx"])
+def test_exercise_08_2_rejects_an_answer_that_counts_429_or_501(
+        wrong: Any, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson08 import check_is_failure
+
+    assert check_is_failure(wrong) is False, "lesson 08: exercise 08.2 accepts a wrong answer"
+    assert says in capsys.readouterr().out
+
+
+def test_exercise_08_2_rejects_a_429_counter_inside_the_breaker(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Right on every single error but counting 429s in a breaker would still fail."""
+    from course.lesson08 import check_is_failure
+
+    past_the_single_checks = False
+
+    def counts_429_only_in_a_breaker(e: BaseException) -> bool:
+        nonlocal past_the_single_checks
+        past_the_single_checks |= isinstance(e, ValueError)   # the last single check
+        if past_the_single_checks and isinstance(e, anthropic.RateLimitError):
+            return True
+        return service_failure(e)
+
+    assert check_is_failure(counts_429_only_in_a_breaker) is False
+    assert "ten 429s opened the breaker" in capsys.readouterr().out

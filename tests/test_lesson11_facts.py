@@ -1,18 +1,21 @@
 """Every factual claim lesson 11 ("Retry storms and budgets") makes, computed from the package.
 
-The lesson does not import the SDK (it would cost seconds of its 10 s budget); the SDK facts
-it states (3 attempts by default, so a 5-attempt loop over it makes 15 calls) are counted
-here with the real SDK on the simulated API.
+The SDK facts it states (3 attempts by default, so a 5-attempt loop over it makes 15 calls)
+are counted here with the real SDK on the simulated API; its `BudgetMiddleware` demo runs
+the lesson's own code (``tests/lesson_code.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
+from lesson_code import run_lesson
 
 from resilience import MODEL, AdaptiveThrottle, RetryBudget, VirtualClock
 from resilience.lab import amplification, budgets, expected_calls, openloop
@@ -152,3 +155,49 @@ def test_the_throttle_formula_is_zero_at_half_accepted() -> None:
     # exercise 11.3 asks why reject_probability(100, 50, 2.0) is 0
     assert max(0.0, (100 - 2.0 * 50) / 101) == 0.0
     assert max(0.0, (100 - 2.0 * 40) / 101) > 0.0
+
+
+# -- the budget on the SDK's own retries ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran, from notebooks/ as in Jupyter."""
+    with contextlib.chdir(ROOT / "notebooks"):
+        return run_lesson("11_retry_storms_and_budgets")
+
+
+def test_budget_middleware_cuts_80_sdk_attempts_to_26(lesson: dict[str, Any]) -> None:
+    from resilience.middleware import BudgetMiddleware
+
+    alone = lesson["outage"]([])
+    assert alone == (80, {"OverloadedError": 20}), (
+        f"lesson 11: 20 requests with max_retries=3 during an outage gave {alone}, the lesson "
+        "says 80 HTTP attempts (the SDK retries a 529 3 times) and 20 OverloadedError")
+    budget = RetryBudget(capacity=5, ratio=0.1, cost=1)
+    capped = lesson["outage"]([BudgetMiddleware(budget)])
+    assert capped == (26, {"OverloadedError": 20}), (
+        f"lesson 11: with BudgetMiddleware the same outage gave {capped}, the lesson says 26 "
+        "attempts and the SDK's usual OverloadedError for every request")
+    assert (budget.granted, budget.denied) == (6, 19), (
+        f"lesson 11: the budget granted {budget.granted} and refused {budget.denied} "
+        "retries, the lesson says 6 (5 tokens + 1 from deposits) and 19")
+    shown = lesson["sdk_budget"]
+    assert (shown.granted, shown.denied) == (6, 19), "lesson 11: the printed budget differs"
+
+
+def test_with_the_budget_empty_the_sdk_stops_at_once() -> None:
+    """One request, an empty budget: the SDK's usual exception after one attempt, no sleep."""
+    from resilience.middleware import BudgetMiddleware
+
+    budget = RetryBudget(capacity=1, ratio=0.1, cost=1)
+    assert budget.try_spend()
+    clock = VirtualClock()
+    with FakeClaude(clock=clock, seed=SEED) as api:
+        api.scenario(Outage(0.0, 3600.0))
+        client = api.client(middleware=[BudgetMiddleware(budget)], max_retries=3)
+        with pytest.raises(anthropic.OverloadedError):
+            client.messages.create(model=MODEL, max_tokens=64,
+                                   messages=[{"role": "user", "content": "Hi"}])
+    assert len(api.calls) == 1 and clock.now() == 0.0, (
+        f"lesson 11: with an empty budget the SDK made {len(api.calls)} attempts over "
+        f"{clock.now():.2f} s, the lesson says it stops retrying at once")

@@ -8,13 +8,16 @@ numbers its prose states. A few SDK facts it builds on are checked on their own.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import pytest
+from course.lesson12 import check_make_ask, check_make_chain
 from lesson_code import run_lesson
 
-from resilience import MODEL
+from resilience import FALLBACK_MODEL, MODEL, Fallback, VirtualClock
+from resilience.middleware import BreakerMiddleware, BudgetMiddleware
 from resilience.testing import FAKE_API_KEY, FakeClaude
 
 
@@ -69,8 +72,41 @@ def test_attempts(lesson: dict[str, Any]) -> None:
     attempts = Counter(v.attempts for v, _ in lesson["good"])
     assert attempts == Counter({1: 268, 2: 28, 3: 3, 4: 1})
     budget = lesson["budget"]
-    assert (budget.granted, budget.denied) == (35, 2)
+    assert (budget.granted, budget.denied) == (32, 2)
     assert (len(lesson["good_calls"]), len(lesson["naive_calls"])) == (337, 794)
+
+
+def test_the_sdk_is_the_one_retry_layer(lesson: dict[str, Any]) -> None:
+    counts = Counter(call.retry_count for call in lesson["good_calls"])
+    assert set(counts) == {0, 1, 2}, (
+        f"lesson 12: the resilient client's SDK retry counts are {dict(counts)}; the lesson "
+        "says the SDK retries (counts 1 and 2) and nothing retries around it")
+
+
+def test_an_empty_budget_stops_the_sdk_and_the_chain_still_falls_back(
+        lesson: dict[str, Any]) -> None:
+    clock = VirtualClock()
+    with FakeClaude(clock=clock, seed=0) as api:
+        chain, _, budget = lesson["resilient"](api, clock)
+        while budget.try_spend():
+            pass
+        api.respond("overloaded_error")  # the main model's one attempt; then "ok"
+        tried: list[str] = []
+        served = chain.call(tried)
+    assert (served.step, tried) == ("small", [MODEL, FALLBACK_MODEL])
+    assert [c.model for c in api.calls] == [MODEL, FALLBACK_MODEL]
+
+
+def test_model_client_has_the_breaker_then_the_budget(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        breaker = lesson["CircuitBreaker"](clock=clock)
+        budget = lesson["RetryBudget"]()
+        client = lesson["model_client"](api, breaker, budget)
+    assert client.max_retries == 2
+    kinds = [type(m) for m in client.middleware]
+    assert kinds == [BreakerMiddleware, BudgetMiddleware]
+    assert client.middleware[0].breaker is breaker and client.middleware[1].budget is budget
 
 
 def test_no_request_made_more_than_three_attempts_per_model(lesson: dict[str, Any]) -> None:
@@ -104,7 +140,7 @@ def test_latency(lesson: dict[str, Any]) -> None:
 def test_the_main_breaker_opens_in_the_outage_and_closes_after_it(
         lesson: dict[str, Any]) -> None:
     history = [(round(t, 3), state) for t, state in lesson["breakers"][MODEL].history]
-    assert history[:2] == [(0.0, "closed"), (101.289, "open")]
+    assert history[:2] == [(0.0, "closed"), (101.406, "open")]
     trials = [t for t, state in history if state == "half_open"]
     assert trials == [112.0, 122.0, 132.0, 142.0]  # one every 10 s
     assert history[-1] == (142.0, "closed")  # the first trial after t = 140 succeeds
@@ -112,11 +148,13 @@ def test_the_main_breaker_opens_in_the_outage_and_closes_after_it(
 
 def test_the_logs_hold_request_ids_and_never_the_key(lesson: dict[str, Any]) -> None:
     records = lesson["logged"]
-    assert len(records) == 385
+    assert len(records) == 389
     assert not any(FAKE_API_KEY in r for r in records)
     assert records[0] == f"INFO    t=  0.000 {MODEL} answered, request-id req_fake_000001"
-    assert all("request-id" in r for r in records if "attempt" in r)
-    assert any("connection (retryable), request-id None" in r for r in records)
+    failed = [r for r in records if " retry " in r]
+    assert failed and all("request-id" in r for r in failed)
+    assert any("no answer APIConnectionError, request-id None" in r for r in records)
+    assert any("retry 1 after" in r for r in records)  # the SDK's own retries, logged
 
 
 def test_the_naive_client_multiplies_its_load_during_the_outage(
@@ -126,3 +164,65 @@ def test_the_naive_client_multiplies_its_load_during_the_outage(
 
     assert peak(lesson["naive_calls"]) > 5 * peak(lesson["good_calls"])
     assert peak(lesson["good_calls"]) <= 2.0
+
+
+# -- exercises: wrong answers the checkers must reject -----------------------------------
+
+def _ask_builder(retries: tuple[type[Exception], ...]) -> Callable[[Any, Any], Any]:
+    """A hand-written loop on a max_retries=0 client that sleeps its own backoff and never
+    reads retry-after."""
+    def make_ask(api: Any, clock: Any) -> Any:
+        client = api.client(max_retries=0)
+
+        def ask(prompt: str) -> str:
+            for n in range(4):
+                try:
+                    message = client.messages.create(
+                        model=api.model, max_tokens=256,
+                        messages=[{"role": "user", "content": prompt}])
+                    return str(message.content[0].text)
+                except retries:
+                    if n == 3:
+                        raise
+                    clock.sleep(0.5 * 2**n)
+            raise AssertionError("unreachable")
+
+        return ask
+
+    return make_ask
+
+
+def test_12_1_rejects_a_loop_that_never_retries_a_429(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    assert check_make_ask(_ask_builder((anthropic.InternalServerError,))) is False
+    assert "retry-after: 3" in capsys.readouterr().out
+
+
+def test_12_1_rejects_a_loop_that_retries_a_429_too_soon(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    loop = _ask_builder((anthropic.InternalServerError, anthropic.RateLimitError))
+    assert check_make_ask(loop) is False
+    assert "you retried after 0.50 s" in capsys.readouterr().out
+
+
+def _chain_on(client_options: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    def make_chain(api: Any, clock: Any) -> Any:
+        client = api.client(**client_options)
+
+        def ask(model: str, prompt: str) -> str:
+            message = client.messages.create(model=model, max_tokens=256,
+                                             messages=[{"role": "user", "content": prompt}])
+            return str(message.content[0].text)
+
+        return Fallback([("main", lambda p: ask(MODEL, p)),
+                         ("small", lambda p: ask(FALLBACK_MODEL, p)),
+                         ("static", lambda p: "Busy, try again soon.")])
+
+    return make_chain
+
+
+def test_12_2_rejects_a_chain_on_a_default_client(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_make_chain(_chain_on({})) is False
+    out = capsys.readouterr().out
+    assert "got 3 attempts" in out and "max_retries=0" in out
+    assert check_make_chain(_chain_on({"max_retries": 0})) is True  # the same, one layer

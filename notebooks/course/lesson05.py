@@ -3,8 +3,9 @@
 * ``sdk_retries(status, should_retry)``: predict whether the SDK retries an error response
   with this status and ``x-should-retry`` header (None: no header). Checked by sending each
   of 51 responses to the real SDK through the simulated API and counting its attempts.
-* ``ask(api, rng)``: one question with *one* retry layer: during an 8 s outage it gets the
-  answer; in an endless one it gives up within 6 attempts; a 400 is sent once.
+* ``ask(api, rng)``: one question with *one* retry layer, returning the ``Message``: during
+  an 8 s outage it gets the answer; in an endless one it gives up within 6 attempts; a 400
+  is sent once.
 """
 
 from __future__ import annotations
@@ -86,9 +87,14 @@ def _ask_once(solution: Callable[..., Any], seed: int, outage_end: float,
     return result, len(api.calls)
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 @exercise("05.2", "one retry layer")
 def check_ask(solution: Callable[..., Any]) -> None:
-    """Answer through an 8 s outage; <= 6 attempts in an endless one; a 400 sent once."""
+    """The Message through an 8 s outage; <= 6 attempts in an endless one; a 400 sent once."""
     import anthropic
 
     for seed in (0, 1, 2):
@@ -98,10 +104,19 @@ def check_ask(solution: Callable[..., Any]) -> None:
         assert attempts <= 6, (
             f"seed {seed}: {attempts} attempts for one question; at most 6. Are two layers "
             "retrying? Build the client with max_retries=0, or drop your own loop.")
-        got = type(result).__name__ + (f": {result}" if isinstance(result, Exception) else "")
+        if isinstance(result, anthropic.OverloadedError):
+            raise AssertionError(
+                f"seed {seed}: during an 8 s outage ask(api, rng) gave up with "
+                f"OverloadedError after {attempts} attempts; the outage ends at 8 s, so "
+                "wait longer between attempts (the waits must add up to more than 8 s).")
+        if isinstance(result, Exception):
+            raise AssertionError(
+                f"seed {seed}: during an 8 s outage ask(api, rng) raised "
+                f"{type(result).__name__}: {result}; expected the Message.")
         assert isinstance(result, anthropic.types.Message), (
-            f"seed {seed}: during an 8 s outage ask(api, rng) gave {got} after {attempts} "
-            "attempts; expected the Message. Wait longer between attempts.")
+            f"seed {seed}: ask(api, rng) returned {type(result).__name__} "
+            f"{_short(result)}; return the Message that messages.create returns (the whole "
+            "object, not its text).")
     result, attempts = _ask_once(solution, 0, outage_end=1e9)
     assert isinstance(result, anthropic.OverloadedError), (
         f"in an endless outage ask(api, rng) gave {type(result).__name__}; expected the "

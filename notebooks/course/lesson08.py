@@ -3,8 +3,9 @@
 * ``predict_states(events, failure_threshold=3, recovery_timeout=5.0)``: the state a
   :class:`~resilience.CircuitBreaker` is in when each call arrives (one call a second),
   checked against a real breaker on a virtual clock.
-* ``is_failure(e)``: True only for errors that say the *service* is unhealthy; checked on
-  real SDK exceptions from the simulated API, then used as a breaker's ``is_failure``.
+* ``is_failure(e)``: True only for errors that say the *service* is unhealthy (5xx but 501,
+  timeouts, connection errors; no 4xx, not even 429); checked on real SDK exceptions from
+  the simulated API, then used as a breaker's ``is_failure``.
 """
 
 from __future__ import annotations
@@ -75,28 +76,40 @@ def check_predict_states(solution: Callable[..., Any]) -> None:
 
 def _sdk_errors() -> dict[str, BaseException]:
     """One real SDK exception per case, from the simulated API (each with one attempt)."""
-    import anthropic
+    import httpx
 
     from resilience.testing import FakeClaude, connection_error, timeout
 
-    names = ["invalid_request_error", "authentication_error", "permission_error",
-             "not_found_error", "request_too_large", "rate_limit_error", "api_error",
-             "service_unavailable", "timeout_error", "overloaded_error"]
+    special: dict[str, object] = {
+        "not_implemented": httpx.Response(501, json={"type": "error", "error": {
+            "type": "api_error", "message": "Not Implemented"}}),
+        "connection_error": connection_error(), "timeout": timeout(30.0)}
     errors: dict[str, BaseException] = {}
     with FakeClaude(clock=VirtualClock(), seed=8) as api:
-        api.respond(*names, connection_error(), timeout(30.0))
-        client = api.client(max_retries=0)
-        for name in [*names, "connection_error", "timeout"]:
-            try:
-                client.messages.create(model=api.model, max_tokens=16,
-                                       messages=[{"role": "user", "content": "Hi"}])
-            except anthropic.APIError as e:
-                errors[name] = e
+        for name in _CASES:
+            e = api.raised(special.get(name, name))
+            assert e is not None, f"the simulated API answered {name} with success"
+            errors[name] = e
     return errors
 
 
-_COUNTS = {"rate_limit_error", "api_error", "service_unavailable", "timeout_error",
-           "overloaded_error", "connection_error", "timeout"}
+_COUNTS = ("overloaded_error", "api_error", "bad_gateway", "service_unavailable",
+           "timeout_error", "connection_error", "timeout")
+"""Service failures: 5xx but 501, timeouts, connection errors."""
+
+_NEUTRAL = ("rate_limit_error", "spend_limit_reached", "not_implemented",
+            "invalid_request_error", "authentication_error", "permission_error",
+            "not_found_error", "conflict_error", "request_too_large")
+"""About the caller, not the service's health: every 4xx (429 first) and 501."""
+
+_CASES = _COUNTS + _NEUTRAL
+
+_WHY_NOT = {
+    429: "a 429 is your own quota running out, not a sick service (the API answered at "
+         "once): slow down for it, but do not open the circuit for everybody.",
+    501: "a 501 says the request asks for something the API does not do: the service is "
+         "healthy, and the request would fail the same way every time.",
+}
 
 
 @exercise("08.2", "count only service failures")
@@ -112,8 +125,9 @@ def check_is_failure(solution: Callable[..., Any]) -> None:
             assert got, (f"is_failure({what}) returned False, but a {name} says the service "
                          "is unhealthy: it must count.")
         else:
-            assert not got, (f"is_failure({what}) returned True, but a {status} is the "
-                             "caller's mistake: it must not open the circuit for everybody.")
+            why = _WHY_NOT.get(status or 0, f"a {status} is about the caller's request: it "
+                               "must not open the circuit for everybody.")
+            assert not got, f"is_failure({what}) returned True, but {why}"
     bug = ValueError("a bug in your own code")
     assert solution(bug) is False, "is_failure(ValueError(...)) must be False: that is your bug."
 
@@ -121,10 +135,12 @@ def check_is_failure(solution: Callable[..., Any]) -> None:
         raise e
 
     breaker = CircuitBreaker(3, 30.0, clock=VirtualClock(), is_failure=solution)
-    for _ in range(10):
-        with contextlib.suppress(Exception):
-            breaker.call(replay, errors["invalid_request_error"])
-    assert breaker.state == "closed", "ten 400s opened the breaker; they must not count."
+    for name, status in (("invalid_request_error", 400), ("rate_limit_error", 429)):
+        for _ in range(10):
+            with contextlib.suppress(Exception):
+                breaker.call(replay, errors[name])
+        assert breaker.state == "closed", (
+            f"ten {status}s opened the breaker; they must not count.")
     for _ in range(3):
         with contextlib.suppress(Exception):
             breaker.call(replay, errors["overloaded_error"])

@@ -2,9 +2,10 @@
 
 * ``make_ask(api, clock)``: a function ``ask(prompt) -> str`` with one retry layer
   (``resilience.retry`` on a client with ``max_retries=0``), at most 4 attempts, a deadline
-  of at most 60 s, waiting on ``clock``.
+  of at most 60 s, waiting on ``clock``, never sooner than a ``retry-after`` asks.
 * ``make_chain(api, clock)``: a :class:`~resilience.Fallback` from ``MODEL`` to
-  ``FALLBACK_MODEL`` to a static message, that never falls back on a 4xx.
+  ``FALLBACK_MODEL`` to a static message, that falls back at once (one attempt per model:
+  no SDK retries stacked under the chain) and never on a 4xx.
 
 Each check runs the learner's builder against a fresh simulated API and virtual clock.
 """
@@ -33,7 +34,8 @@ def _fake() -> Any:
 @exercise("12.1", "one retry layer")
 def check_make_ask(solution: Callable[..., Any]) -> None:
     """Recovers from two 529s with 3 attempts and no SDK retries; gives up after at most 4
-    attempts with the original error; never retries a 400; respects a deadline."""
+    attempts with the original error; never retries a 400; waits at least a 429's
+    ``retry-after``; respects a deadline."""
     import anthropic
 
     from resilience.testing import error
@@ -78,6 +80,19 @@ def check_make_ask(solution: Callable[..., Any]) -> None:
         assert len(api.calls) == 1, (
             f"a 400 was sent {len(api.calls)} times; it is not retryable: send it once.")
     with _fake() as api:
+        api.respond(error("rate_limit_error", retry_after=3), "ok")
+        try:
+            got = solution(api, api.clock)("Hello")
+        except anthropic.RateLimitError:
+            raise AssertionError(
+                "a 429 with retry-after: 3 reached the caller: a 429 is transient, so retry "
+                "it, after at least the 3 s it asks for.") from None
+        assert got == DEFAULT_TEXT, f"after a 429 and a success, ask() returned {got!r}."
+        gap = api.calls[1].time - api.calls[0].time if len(api.calls) > 1 else 0.0
+        assert gap >= 3.0, (
+            f"the 429 said retry-after: 3 and you retried after {gap:.2f} s: take "
+            "retry-after as the floor of your wait (resilience.retry does).")
+    with _fake() as api:
         api.respond(error("rate_limit_error", retry_after=120), "ok")
         try:
             solution(api, api.clock)("Hello")
@@ -107,6 +122,11 @@ def check_make_chain(solution: Callable[..., Any]) -> None:
         with _fake() as api:
             api.scenario(*scenarios)
             served = solution(api, api.clock).call("Hello")
+        main = [call.retry_count for call in api.calls if call.model == MODEL]
+        assert len(main) <= 1, (
+            f"when {what}, {MODEL} got {len(main)} attempts (SDK retry counts {main}) before "
+            "the chain moved on: the SDK's retries are stacked under your chain. Build the "
+            "steps on api.client(max_retries=0), so each model gets one attempt.")
         got = getattr(served, "index", None)
         assert got == index, (
             f"when {what}, step {got} answered; expected step {index} "

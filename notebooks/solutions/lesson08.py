@@ -32,9 +32,12 @@ def predict_states(events: Sequence[str], failure_threshold: int = 3,
 
 
 def is_failure(e: BaseException) -> bool:
-    """Count rate limits, server errors (any status >= 500, 529 too) and network failures."""
+    """Count server errors (5xx but 501; 529 too) and network failures; never a 4xx.
+
+    A 429 is your own quota running out (the API answered it at once), not a sick service.
+    """
     if isinstance(e, anthropic.APIConnectionError):  # APITimeoutError is a subclass
         return True
     if isinstance(e, anthropic.APIStatusError):
-        return e.status_code in (408, 409, 429) or e.status_code >= 500
+        return e.status_code >= 500 and e.status_code != 501
     return False

@@ -14,6 +14,7 @@
 # - find which errors it retries, and how the server can overrule it
 # - set `max_retries` the ways that work (and see the one that does not)
 # - count the requests when a guide's loop wraps the SDK's, and fix it
+# - add a breaker and a retry budget *inside* the SDK's own retries, as middleware
 
 # %%
 import random
@@ -23,8 +24,9 @@ import matplotlib.pyplot as plt
 from anthropic import _constants
 from course.lesson05 import check_ask, check_sdk_retries
 
-from resilience import ERRORS, VirtualClock, backoff, classify, retry
+from resilience import ERRORS, CircuitBreaker, RetryBudget, VirtualClock, backoff, classify, retry
 from resilience.lab.plots import FIGSIZE, course_style
+from resilience.middleware import AttemptLog, BreakerMiddleware, BudgetMiddleware
 from resilience.testing import FakeClaude, Outage, error
 
 SEED = 0
@@ -141,10 +143,12 @@ for name, spec in ERRORS.items():
           f"{'retry' if classify(e).retryable else 'stop'}")
 
 # %% [markdown]
-# The SDK retries 429 and every status >= 500, and nothing else in the catalogue (it also
-# retries 408 and 409; exercise 05.1 checks them). The one disagreement is the spend
-# limit: a 429 whose `error_code` says your workspace hit its spending limit. The SDK
-# retries it like any 429, although no retry can lift a spend limit; `classify` says stop.
+# The SDK retries 409 (a conflict), 429 and every status >= 500, and nothing else in the
+# catalogue (it also retries 408; exercise 05.1 checks it). The one disagreement is the spend
+# limit: a 429 whose `error_code` (`enforced_spend_limit_reached`) says your organization
+# used up its usage tier's monthly cap. The SDK retries it like any 429, although no retry
+# can lift the cap; `classify` says stop. (A spend limit *you* set on a workspace is a
+# plain 400, the `workspace_spend_limit` row: neither retries it.)
 # And look at the 429's time: 10 s, because the SDK waited the `retry-after: 5` twice.
 #
 # ## The server can overrule it
@@ -165,7 +169,7 @@ for first in [error("overloaded_error", should_retry=False),
             print(f"{first.name}, retried: attempts = {len(api.calls)}, the last answered")
 
 # %% [markdown]
-# ## retry-after, honored, with no cap
+# ## retry-after, honored up to 49 days
 #
 # When the server says how long to wait, the SDK waits exactly that, however long.
 # `retry-after-ms` (milliseconds) comes first, then `retry-after` (seconds). Look at the
@@ -179,6 +183,27 @@ for first in [error("overloaded_error", retry_after=120),
         api.respond(first, "ok")
         api.client().messages.create(model=api.model, max_tokens=64, messages=MESSAGES)
     print(f"{dict(first.headers)!s:48} waited {api.calls[1].time:6.1f} s")
+
+# %% [markdown]
+# Is there any limit? `waited_for(value)` sends one 529 carrying `retry-after: value`,
+# then a success, and returns how long the SDK waited in between.
+
+# %%
+def waited_for(value):
+    with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
+        api.respond(error("overloaded_error", headers={"retry-after": value}), "ok")
+        api.client().messages.create(model=api.model, max_tokens=64, messages=MESSAGES)
+    return api.calls[1].time
+
+# %% [markdown]
+# Look at the second row: the only cap is 4,294,967 s, about 49.7 days (the longest sleep
+# every platform allows). The last four rows are ignored: zero, negative, unreadable and
+# past values fall back to the normal backoff (the 0.394 s of seed 0).
+
+# %%
+for value in ["120", "1e9", "0", "-5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]:
+    print(f"retry-after: {value:31} waited {waited_for(value):12,.3f} s")
+print(f"the cap: {waited_for('1e9') / 86400:.1f} days")
 
 # %% [markdown]
 # If a long wait is not acceptable to your users, catch the error yourself with
@@ -293,8 +318,77 @@ plt.show()
 # %% [markdown]
 # The fix is one of the two single-layer rows. Use the SDK alone when its schedule suits
 # you (a few quick retries, `retry-after` honored). Use `max_retries=0` plus
-# `resilience.retry` when you want more: a deadline, a budget, progress messages, a
-# different backoff. Never both.
+# `resilience.retry` when you want more: a deadline, progress messages, a different
+# backoff. Never both. There is also a middle way, next.
+#
+# ## Middleware: inside the SDK's own loop
+#
+# The SDK takes a list of middleware: `anthropic.Anthropic(middleware=[...])` (and the same
+# for `AsyncAnthropic`). Each one wraps **every HTTP attempt**, inside the SDK's retry
+# loop, and sees the attempt's retry count and response. `AttemptLog` from
+# `resilience.middleware` just records them. Look at the retry counts and the waits.
+
+# %%
+with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
+    log = AttemptLog(clock=api.clock)
+    api.respond("overloaded_error", "connection_error", "ok")
+    api.client(middleware=[log]).messages.create(model=api.model, max_tokens=64,
+                                                 messages=MESSAGES)
+print(*log.attempts, sep="\n")
+
+# %% [markdown]
+# So a middleware can add what the SDK's retries lack, without a second layer.
+# `BudgetMiddleware(budget)` makes each first attempt deposit into a `RetryBudget` and each
+# SDK retry spend from it; when the budget is empty it marks the response
+# `x-should-retry: false`, and the SDK stops. `BreakerMiddleware(breaker)` fails a call at
+# once while the breaker is open. `outage_attempts(middleware)` sends 8 calls through an
+# endless outage and returns what each raised and how many attempts it made.
+
+# %%
+def outage_attempts(middleware, calls=8):
+    with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
+        api.scenario(Outage(start=0, end=3600))
+        client = api.client(middleware=middleware(api.clock))
+        results = []
+        for _ in range(calls):
+            before = len(api.calls)
+            try:
+                client.messages.create(model=api.model, max_tokens=64, messages=MESSAGES)
+            except Exception as e:
+                results.append((type(e).__name__, len(api.calls) - before))
+    return results
+
+# %% [markdown]
+# Three clients, the same outage. Look at the attempt counts: 3 each without middleware;
+# fewer once the budget (4 tokens, +0.5 per call) runs dry; and none at all once the
+# breaker opens. The errors stay the SDK's own `OverloadedError`, or `CircuitOpenError`.
+
+# %%
+clients = {
+    "SDK alone": lambda clock: [],
+    "+ budget": lambda clock: [BudgetMiddleware(RetryBudget(capacity=4, ratio=0.5))],
+    "+ breaker + budget": lambda clock: [
+        BreakerMiddleware(CircuitBreaker(failure_threshold=5, clock=clock)),
+        BudgetMiddleware(RetryBudget(capacity=4, ratio=0.5))],
+}
+for name, middleware in clients.items():
+    results = outage_attempts(middleware)
+    print(f"{name:19} {sum(n for _, n in results):2d} attempts {[n for _, n in results]}",
+          sorted({kind for kind, _ in results}))
+
+# %% [markdown]
+# Which route to choose:
+#
+# - **The SDK alone**, plus middleware for a breaker and a budget: you keep its schedule,
+#   its exact `retry-after` and `x-should-retry`; every call through the client is covered;
+#   the breaker and budget count each attempt.
+# - **`max_retries=0` plus `resilience.retry`**: you own the policy: a total deadline, your
+#   own backoff and `retry-after` cap, progress messages, retrying a whole function (a
+#   stream read to the end, several calls).
+#
+# To make the SDK retry something it would not, a middleware can raise
+# `anthropic.RetryableError`; to stop it, it marks the response `x-should-retry: false`,
+# as `BudgetMiddleware` does.
 
 # %% [markdown]
 # ## Exercise 05.1: which responses the SDK retries
@@ -319,8 +413,9 @@ check_sdk_retries(sdk_retries)
 # ## Exercise 05.2: one retry layer
 #
 # Write `ask(api, rng)`: send one question through the open simulated API `api` (use
-# `api.client(...)`, `api.model`, `api.clock`), with exactly one layer of retries. The
-# checker needs: the answer through an 8 s outage of 529s (three seeds); at most 6
+# `api.client(...)`, `api.model`, `api.clock`), with exactly one layer of retries, and
+# return the `Message` that `messages.create` returns (the whole object, not its text).
+# The checker needs: the `Message` through an 8 s outage of 529s (three seeds); at most 6
 # requests in an outage that never ends, ending with the real `OverloadedError`; and a 400
 # sent only once.
 
@@ -342,10 +437,13 @@ check_ask(ask)
 # - The SDK retries by itself: `max_retries=2` by default, so 3 attempts, waiting
 #   0.375-0.5 s then 0.75-1 s (`min(0.5 * 2**n, 8)`, shortened by up to 25 %).
 # - It retries 408, 409, 429 and every status >= 500, including the spend-limit 429 that
-#   no retry can fix; `x-should-retry` overrules it; `retry-after` is obeyed, however long.
+#   no retry can fix; `x-should-retry` overrules it; `retry-after` is obeyed up to
+#   4,294,967 s (49.7 days), and zero, negative, unreadable or past values are ignored.
 # - Set `max_retries` on the client or with `client.with_options(...)`; `messages.create`
 #   does not take it.
 # - A five-attempt loop around a default client sends 15 requests per failed call. Retry
 #   at one layer: the SDK alone, or `max_retries=0` with `resilience.retry`.
+# - Middleware runs inside the SDK's loop, once per attempt: `BreakerMiddleware` and
+#   `BudgetMiddleware` give the SDK's own retries a breaker and a budget.
 #
 # **Next:** [Lesson 06: Backoff and jitter](06_backoff_and_jitter.ipynb)

@@ -9,7 +9,8 @@
 #
 # **In this lesson you will**
 #
-# - drive `resilience.CircuitBreaker` through a simulated outage and watch its states
+# - drive `resilience.CircuitBreaker` through a simulated outage and watch its states,
+#   around your call and inside the SDK's retries
 # - read the `CircuitOpenError` it raises, which says when the next trial comes
 # - re-create a popular guide's breaker and show its three bugs by simulation
 # - compare counting failures in a row with a failure rate over a window
@@ -28,6 +29,7 @@ from course.lesson08 import check_is_failure, check_predict_states
 
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
 from resilience.lab.plots import FIGSIZE, course_style, plot_breaker_history
+from resilience.middleware import BreakerMiddleware
 from resilience.testing import FakeClaude, Outage
 
 clock = VirtualClock()
@@ -178,6 +180,53 @@ for name, made in {"without a breaker": without, "with a breaker": calls}.items(
 # Forty-five against nine. With 1,000 users instead of one, that difference is what lets a
 # service come back, instead of being knocked over again by the crowd it failed.
 #
+# ## The breaker inside the SDK
+#
+# So far the breaker wraps your call, `breaker(create)`, and sees one outcome per request.
+# The SDK also runs *middleware* once per HTTP attempt, inside its own retry loop
+# (`anthropic.Anthropic(middleware=[...])`). `BreakerMiddleware(breaker)`, from
+# `resilience.middleware`, puts the breaker there. Below, a client with 4 SDK retries meets
+# an outage; the threshold is 3. `met` notes what each of two requests raised, the HTTP
+# attempts so far and the time taken.
+
+# %%
+with FakeClaude(seed=SEED) as api:
+    inside = CircuitBreaker(failure_threshold=3, recovery_timeout=10.0, clock=api.clock)
+    api.scenario(Outage(start=0, end=60))
+    client = api.client(middleware=[BreakerMiddleware(inside)], max_retries=4)
+    met = []
+    for _ in range(2):
+        started = api.clock.now()
+        try:
+            client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+        except CircuitOpenError as e:
+            met.append((type(e).__name__, len(api.calls), api.clock.now() - started))
+    retries_sent = [c.retry_count for c in api.calls]
+
+# %% [markdown]
+# The third attempt opens the breaker. The SDK sleeps and tries a fourth, which never
+# leaves: it fails at once with `CircuitOpenError`, and the SDK does not retry that. The
+# second request costs no attempt and no time.
+
+# %%
+for name, attempts, took in met:
+    print(f"{name} after {took:.2f} s; HTTP attempts so far: {attempts}")
+print("the SDK's retry count on each attempt sent:", retries_sent)
+
+# %% [markdown]
+# Which route to choose:
+#
+# | | decorator: `breaker(create)` | middleware: `BreakerMiddleware(breaker)` |
+# |---|---|---|
+# | counts | one outcome per request | every HTTP attempt |
+# | retries | yours (`max_retries=0`), or the SDK's, unseen | the SDK's; they stop when it opens |
+# | covers | what you wrap: several calls, a whole stream | every call of the client |
+#
+# Take the middleware when the SDK's retries are your one retry layer; `failure_threshold`
+# then counts attempts, not requests. Take the decorator when you own the retries
+# (`max_retries=0` under `resilience.retry`), or when a failure can come after the status
+# line, as in a stream (lesson 10).
+#
 # ## A guide's breaker and its three bugs
 #
 # A widely shared guide to Claude API errors includes a small breaker class. It has the
@@ -186,8 +235,8 @@ for name, made in {"without a breaker": without, "with a breaker": calls}.items(
 # 1. **It never forgets a failure.** A success in the closed state does not reset the count;
 #    only a successful half-open trial does. Rare errors spread over a day add up until it
 #    opens, on a healthy service.
-# 2. **It counts every exception.** One user's bad request (400) or a wrong key (401) counts
-#    as the service failing, and opens the circuit for everybody.
+# 2. **It counts every exception.** One user's bad request (400), a wrong key (401) or your
+#    own rate limit (429) counts as the service failing, and opens the circuit for everybody.
 # 3. **Half-open lets everyone in.** When the timeout ends, every caller waiting at that
 #    moment goes through at once, not one trial call.
 #
@@ -242,26 +291,18 @@ class NaiveBreaker(NaiveState):
 # ### A fast stand-in for the API
 #
 # The bugs show over thousands of calls. Each call to the simulated API goes through the
-# whole SDK, which is too slow for that in a notebook. So you record the real SDK
-# exceptions once, from `FakeClaude`, and a small stand-in raises copies of them.
+# whole SDK, which is too slow for that in a notebook. So you get the real SDK exceptions
+# once, with `api.raised(name)` (one request, answered with that error), and a small
+# stand-in raises copies of them: a 529 for the service failing, a 400 for a request that
+# is bad in itself, a 429 for your own rate limit.
 
 # %%
-def record(name):
-    with FakeClaude(seed=SEED) as api:
-        api.respond(name)
-        try:
-            api.client(max_retries=0).messages.create(model=api.model, max_tokens=64,
-                                                      messages=PROMPT)
-        except anthropic.APIStatusError as e:
-            return e
-
-# %% [markdown]
-# A 529 for the service failing, and a 400 for a request that is bad in itself:
-
-# %%
-OVERLOADED, INVALID = record("overloaded_error"), record("invalid_request_error")
-print(type(OVERLOADED).__name__, OVERLOADED.status_code, "|",
-      type(INVALID).__name__, INVALID.status_code)
+with FakeClaude(seed=SEED) as api:
+    OVERLOADED = api.raised("overloaded_error")
+    INVALID = api.raised("invalid_request_error")
+    RATE_LIMITED = api.raised("rate_limit_error")
+print(" | ".join(f"{type(e).__name__} {e.status_code}"
+                 for e in (OVERLOADED, INVALID, RATE_LIMITED)))
 
 # %% [markdown]
 # The stand-in fails with a 529 at random with `error_rate`, or always before `down_until`,
@@ -362,14 +403,18 @@ def bad_user(breaker, seconds=300):
 # %% [markdown]
 # The naive breaker refuses 30 good requests: 30 s of outage that your own app made, with
 # the API perfectly healthy. Ours treats the 400s as neutral (neither failure nor success):
-# by default it counts only what `classify` calls retryable.
+# by default it counts only service failures (`service_failure` in `resilience/breaker.py`),
+# a 5xx (but 501), a timeout, a connection error. No 4xx counts, not even a 429 (last
+# line): that is your own quota, answered at once. Slow down for it (lesson 03); do not
+# shut out every user.
 
 # %%
 naive = NaiveBreaker(clock=VirtualClock())
 ours = CircuitBreaker(failure_threshold=5, recovery_timeout=30.0, clock=VirtualClock())
 for name, b in {"naive": naive, "resilience": ours}.items():
     print(f"{name:10} good requests: {dict(bad_user(b))}")
-print("is a 400 a failure?", ours.is_failure(INVALID), "| a 529?", ours.is_failure(OVERLOADED))
+print("counted as a failure? 400:", ours.is_failure(INVALID), "| 429:",
+      ours.is_failure(RATE_LIMITED), "| 529:", ours.is_failure(OVERLOADED))
 
 # %%
 fig = plot_states({"naive": naive.history, "resilience": ours.history}, until=300,
@@ -533,11 +578,12 @@ check_predict_states(predict_states)
 # ## Exercise 08.2: what counts as a failure
 #
 # Write `is_failure(e)` for `CircuitBreaker(is_failure=...)`: True only when the error
-# says the *service* is unhealthy. Count rate limits (429), every server error (500 and up,
-# 529 included), and connection failures and timeouts (`anthropic.APIConnectionError`, of
-# which `APITimeoutError` is a subclass). Not 400, 401, 403, 404, 413, and not your own
-# bugs (a `ValueError`). The checker gets real SDK exceptions from `FakeClaude`, then uses
-# your function in a breaker: ten 400s must leave it closed, three 529s must open it.
+# says the *service* is unhealthy. Count server errors (500 and up, 529 included, but not
+# 501 Not Implemented), and connection failures and timeouts (`anthropic.APIConnectionError`,
+# of which `APITimeoutError` is a subclass). No 4xx counts: not 400, 401, 403, 404, 409,
+# 413, and not a 429 (your own quota). Nor do your own bugs (a `ValueError`). The checker
+# gets real SDK exceptions from `FakeClaude`, then uses your function in a breaker: ten
+# 400s and ten 429s must leave it closed, three 529s must open it.
 
 # %%
 def is_failure(e):
@@ -548,18 +594,21 @@ check_is_failure(is_failure)
 
 # %% [markdown]
 # **Hint**: check `isinstance(e, anthropic.APIConnectionError)` first; then for
-# `anthropic.APIStatusError` look at `e.status_code`: 408, 409, 429, or `>= 500` (not a list
+# `anthropic.APIStatusError` look at `e.status_code`: `>= 500` but not 501 (not a list
 # that stops at 504, or 529 slips through). Everything else is False. When you are done,
-# compare with `classify(e).retryable`, the breaker's default.
+# compare with `service_failure` in `resilience/breaker.py`, the breaker's default.
+# (`classify(e).retryable` asks another question, "worth retrying?", and says yes to 429.)
 #
 # ## Recap
 #
 # - A breaker stops calling a service that is down: requests fail at once with
-#   `CircuitOpenError` (with `retry_in`), and the service gets room to recover.
+#   `CircuitOpenError` (with `retry_in`), and the service gets room to recover. Wrap your
+#   call when you own the retries; `BreakerMiddleware` judges every attempt of the SDK's.
 # - closed -> open after a run of failures; open -> half-open after `recovery_timeout`;
 #   one trial call decides between closed and open.
-# - Forget failures on success, count only service failures, and limit half-open trials;
-#   the guide's breaker does none of the three.
+# - Forget failures on success, count only service failures (5xx, timeouts, connection
+#   errors; no 4xx, not even 429), and limit half-open trials; the guide's breaker does
+#   none of the three.
 # - A failure rate over a window (`failure_rate_threshold`, `window_size`,
 #   `minimum_calls`) ignores scattered errors; a run in a row reacts sooner at low traffic.
 # - Lock the breaker's state, never the call.

@@ -12,14 +12,17 @@
 # - count how retries at every layer multiply the load: 64 and 243 calls per user request
 # - catch a guide's retry loop, stacked on the SDK's own retries, making 15 calls per request
 # - see when backoff lowers the load and when it does not (open and closed loops)
-# - limit retries with a token bucket, a retry breaker and adaptive throttling
+# - limit retries with a token bucket (in your loop, or on the SDK's own retries), a retry
+#   breaker and adaptive throttling
 # - check the numbers against the published ones, including one that differs
 
 # %%
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
+import anthropic
 import matplotlib.pyplot as plt
 from course.lesson11 import (
     check_reject_probability,
@@ -30,9 +33,12 @@ from course.lesson11 import (
 from resilience import AdaptiveThrottle, RetryBudget, VirtualClock
 from resilience.lab import amplification, budgets, expected_calls, openloop
 from resilience.lab.plots import plot_amplification, plot_load_vs_failure
+from resilience.middleware import BudgetMiddleware
+from resilience.testing import FakeClaude, Outage
 
 clock = VirtualClock()
 SEED = 0
+PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
 
 # %% [markdown]
 # ## Retries multiply
@@ -153,6 +159,52 @@ print(f"{calls} calls: {calls / 1000:.3f} per request; retries granted {budget.g
 # Without the budget that would be 4,000 calls. With it: the 5 tokens it started with,
 # plus about one retry per 10 requests (each request deposits 0.1 token).
 #
+# ### The same budget on the SDK's retries
+#
+# Above, your own loop paid for each retry. To put a budget on the SDK's own retries,
+# give the client `BudgetMiddleware(budget)`, from `resilience.middleware`. The SDK runs
+# it once per HTTP attempt: a first attempt deposits, each SDK retry spends. When the
+# budget is empty, the SDK stops retrying and you get its usual exception, here an
+# `OverloadedError`: no new type to catch. `outage` sends 20 requests while the API is
+# down, through a client with `max_retries=3`, and counts attempts and exceptions.
+
+# %%
+def outage(middleware, requests=20):
+    with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
+        api.scenario(Outage(start=0, end=3600))
+        client, raised = api.client(middleware=middleware, max_retries=3), Counter()
+        for _ in range(requests):
+            try:
+                client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+            except anthropic.APIStatusError as e:
+                raised[type(e).__name__] += 1
+    return len(api.calls), dict(raised)
+
+# %% [markdown]
+# Compare the SDK's retries alone with the same retries on a budget. Look at the attempts,
+# and at what each caller caught.
+
+# %%
+sdk_budget = RetryBudget(capacity=5, ratio=0.1, cost=1)
+for name, middleware in {"SDK retries alone": [],
+                         "with BudgetMiddleware": [BudgetMiddleware(sdk_budget)]}.items():
+    attempts, raised = outage(middleware)
+    print(f"{name:21} {attempts:2d} HTTP attempts for 20 requests, raised {raised}")
+print(f"retries granted {sdk_budget.granted}, refused {sdk_budget.denied}")
+
+# %% [markdown]
+# 80 attempts become 26: 20 first attempts and 6 retries, the 5 tokens the budget started
+# with plus one paid for by the deposits (0.1 a request). Both callers caught the same
+# `OverloadedError`. Which route to choose:
+#
+# - **`BudgetMiddleware`** when the SDK's retries are your one retry layer: keep its
+#   schedule, its `retry-after` and `max_retries`, and add the limit it lacks.
+# - **`retry(budget=...)`** (or a loop like exercise 11.2) on a client with
+#   `max_retries=0` when you own the retries: your backoff, a total deadline, retrying a
+#   whole function rather than one HTTP attempt.
+#
+# Never both: that is two retry layers again.
+#
 # ## Four policies, every failure rate
 #
 # `resilience/lab/budgets.py` compares four policies as the failure rate x grows, with
@@ -167,11 +219,15 @@ print(f"{calls} calls: {calls / 1000:.3f} per request; retries granted {budget.g
 #   `max(0, (requests - 2 * accepts) / (requests + 1))`.
 #
 # 1,000 requests per point keep this notebook fast (the published check used 10,000).
-# Look for which lines stay flat as x grows.
 
 # %%
 rates = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
 policy_rows = budgets(rates, seed=SEED, requests=1000)
+
+# %% [markdown]
+# Look for which lines stay flat as x grows.
+
+# %%
 fig = plot_load_vs_failure(policy_rows)
 plt.show()
 
@@ -314,7 +370,8 @@ check_reject_probability(reject_probability)
 # - Backoff spreads retries but does not remove them when clients are open loop. Limit
 #   the number of retries instead.
 # - A token bucket (`RetryBudget`) or a retry breaker keeps the load near 1x in a total
-#   outage, at the price of some successes when failures are random.
+#   outage, at the price of some successes when failures are random. `BudgetMiddleware`
+#   puts the bucket on the SDK's own retries; `retry(budget=...)` on yours.
 # - Published numbers hold when you rebuild their setup; check what a claim assumes (the
 #   "2C" is about overload) before you carry it over.
 #

@@ -10,7 +10,8 @@
 #
 # **In this lesson you will**
 #
-# - build one resilient client from `resilience`: retry, budget, breakers, fallback, logging
+# - build one resilient client from `resilience`: the SDK's own retries with a breaker and a
+#   budget as middleware, a fallback chain, and logging
 # - run it and a naive client through the same 300 requests, random failures and an outage
 # - compare answers, attempts per request, latency, and the load each sends to the API
 # - check that a 400 is never retried or hidden by a fallback
@@ -25,8 +26,9 @@ import anthropic
 import matplotlib.pyplot as plt
 from course.lesson12 import check_make_ask, check_make_chain
 
-from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget, backoff, retry
+from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget
 from resilience.lab.plots import FIGSIZE, course_style
+from resilience.middleware import AttemptLog, BreakerMiddleware, BudgetMiddleware
 from resilience.testing import FAKE_API_KEY, FailureRates, FakeClaude, ForModel, Outage, TurnClock
 
 PROMPT = [{"role": "user", "content": "Summarise this support ticket."}]
@@ -104,33 +106,43 @@ log.propagate = False
 # %% [markdown]
 # ## The resilient client, piece by piece
 #
-# One attempt: a call through the model's circuit breaker. `tried` collects the model of
-# every request that actually reaches the API, so you can count attempts per request.
-# `message._request_id` is the SDK's name for the `request-id` header of a success.
+# One retry layer: the SDK's own (lesson 05), with two retries per model. What it lacks,
+# middleware adds, inside its retry loop, on every attempt: `BreakerMiddleware` consults and
+# feeds the model's circuit breaker, `BudgetMiddleware` makes each retry spend from one
+# `RetryBudget` shared by every request. Each model gets its own client, so that each has
+# its own breaker.
 
 # %%
-def attempt(client, model, breaker, tried):
-    def send():
-        tried.append(model)
-        return client.messages.create(model=model, max_tokens=512, messages=PROMPT)
+def model_client(api, breaker, budget):
+    return api.client(max_retries=2,
+                      middleware=[BreakerMiddleware(breaker), BudgetMiddleware(budget)])
 
-    message = breaker.call(send)
-    log.info("t=%7.3f %s answered, request-id %s", breaker.clock.now(), model,
-             message._request_id)
+
+# %% [markdown]
+# One call to a model. `AttemptLog(seen)` goes innermost, for this call only
+# (`with_options` makes a copy that shares the connections): it reports each attempt that
+# reached the API, with its retry count, status and `request-id`. `tried` collects them, so
+# you can count attempts per request; failures go to the log. `message._request_id` is the
+# SDK's name for the `request-id` header of a success.
+
+# %%
+def ask(client, model, tried, clock):
+    def seen(attempt):
+        tried.append(model)
+        if attempt.status != 200:
+            log.warning("t=%7.3f %s %s, request-id %s", clock.now(), model, attempt,
+                        attempt.request_id)
+
+    one_call = client.with_options(middleware=[*client.middleware, AttemptLog(seen)])
+    message = one_call.messages.create(model=model, max_tokens=512, messages=PROMPT)
+    log.info("t=%7.3f %s answered, request-id %s", clock.now(), model, message._request_id)
     return message.content[0].text
 
 
 # %% [markdown]
-# Two hooks for the log: one before each retry (`retry(on_retry=...)`), with the verdict
-# and the failed request's id; one for each change of a breaker's state
-# (`CircuitBreaker(listeners=[...])`).
+# A hook for the log on each change of a breaker's state (`CircuitBreaker(listeners=[...])`):
 
 # %%
-def log_retry(attempt, delay, verdict):
-    log.warning("attempt %d failed: %s, request-id %s; retrying in %.3f s", attempt, verdict,
-                verdict.request_id, delay)
-
-
 def log_transition(breaker, old, new):
     log.warning("t=%7.3f breaker %s: %s -> %s", breaker.clock.now(), breaker.name, old, new)
 
@@ -139,24 +151,28 @@ def log_transition(breaker, old, new):
 # Now the assembly. Read it top to bottom; each line is one item of the checklist at the
 # end of this lesson:
 #
-# - the client has `max_retries=0`: `resilience.retry` is the only retry layer;
-# - retries: at most 3 attempts, full jitter, a 10 s deadline, and one `RetryBudget` shared
-#   by every request (retries stay near 10 % of requests once the first 10 are spent);
-# - one breaker per model: 5 service failures in a row open it for 10 s;
-# - the chain: main model, then the smaller model, then a static message.
+# - one retry layer, the SDK's: at most 3 attempts per model, its short jittered waits,
+#   `retry-after` honored;
+# - one `RetryBudget` shared by every request: retries stay near 10 % of requests once the
+#   first 10 are spent, and an empty budget stops the SDK at once;
+# - one breaker per model: 5 service failures in a row open it for 10 s, and while it is
+#   open a call fails at once with `CircuitOpenError`, without an attempt;
+# - the chain: main model, then the smaller model, then a static message. One detail: to
+#   stop the SDK, the budget marks the response `x-should-retry: false`; `classify` knows
+#   that stop sign and judges the response by what the server said, so a 529 whose retry
+#   the budget refused still falls back.
 
 # %%
 def resilient(api, clock):
-    client = api.client(max_retries=0)
     budget = RetryBudget(capacity=10, ratio=0.1)
     breakers = {m: CircuitBreaker(failure_threshold=5, recovery_timeout=10.0, clock=clock,
                                   name=m, listeners=[log_transition])
                 for m in (MODEL, FALLBACK_MODEL)}
-    policy = retry(attempts=3, deadline=10.0, backoff=backoff.full_jitter(0.5, 8.0),
-                   clock=clock, rng=random.Random(7), budget=budget, on_retry=log_retry)
-    main = policy(lambda tried: attempt(client, MODEL, breakers[MODEL], tried))
-    small = policy(lambda tried: attempt(client, FALLBACK_MODEL, breakers[FALLBACK_MODEL], tried))
-    chain = Fallback([("main", main), ("small", small), ("static", lambda tried: BUSY)])
+    clients = {m: model_client(api, breakers[m], budget) for m in breakers}
+    chain = Fallback([
+        ("main", lambda tried: ask(clients[MODEL], MODEL, tried, clock)),
+        ("small", lambda tried: ask(clients[FALLBACK_MODEL], FALLBACK_MODEL, tried, clock)),
+        ("static", lambda tried: BUSY)])
     return chain, breakers, budget
 
 
@@ -173,7 +189,8 @@ def resilient_handler(api, clock):
         served = chain.call(tried)
         if served.degraded:
             log.warning("request %d served by %s after %s", i, served.step,
-                        "; ".join(f"{step}: {verdict}" for step, verdict in served.failures))
+                        "; ".join(f"{step}: {verdict.category}"
+                                  for step, verdict in served.failures))
         return Answer(served.step, len(tried))
 
     return handle, breakers, budget
@@ -264,8 +281,9 @@ for name, results in (("resilient", good), ("naive", naive)):
 
 # %% [markdown]
 # Attempts per request, for the resilient client: most requests need one, and none made
-# more than 3 per model. The budget line says how many retries it allowed and refused. Then
-# the total: every attempt either client sent to the API, and the mean per request.
+# more than 3 per model (the SDK's three attempts). The budget line says how many of the
+# SDK's retries it allowed and refused. Then the total: every attempt either client sent to
+# the API, and the mean per request.
 
 # %%
 print("attempts per request:", dict(sorted(Counter(v.attempts for v, _ in good).items())))
@@ -295,8 +313,8 @@ for t, state in breakers[MODEL].history:
 
 # %% [markdown]
 # And the log. Here are the first lines, then the first lines from the outage. Every
-# failure carries its verdict and `request-id` (a connection error logs `None`: no response
-# came back, so there is no id); the key appears nowhere.
+# failed attempt carries its retry count, status and `request-id` (a connection error logs
+# `None`: no response came back, so there is no id); the key appears nowhere.
 
 # %%
 outage = [r for r in records if "breaker" in r or "served by" in r]
@@ -334,8 +352,8 @@ plt.show()
 # %% [markdown]
 # Try it: set `failure_threshold=None` and `failure_rate_threshold=0.5` in `resilient`
 # (a breaker that trips on the failure rate over the last calls, `minimum_calls=20`), and
-# run the last few cells again. Or take the `budget=` out of the retry policy and watch the
-# attempt count rise.
+# run the last few cells again. Or take `BudgetMiddleware(budget)` out of `model_client`
+# and watch the attempt count rise.
 #
 # ## A 400 is never retried, and never hidden
 #
@@ -356,13 +374,15 @@ with FakeClaude(clock=clock, seed=0) as api:
               f"breaker {check_breakers[MODEL].state}; request-id {e.request_id}")
 
 # %% [markdown]
-# ## Exercise 12.1: one retry layer
+# ## Exercise 12.1: one retry layer, the other route
 #
-# Write `make_ask(api, clock)`, returning a function `ask(prompt) -> str` (the answer's
-# text) that retries transient failures with `resilience.retry`: at most 4 attempts in
-# all, a deadline of at most 60 s, waits on `clock`, and no retries inside the SDK. The
-# checker runs it against fresh simulated APIs: two 529s then success; nothing but 529s;
-# a 400; and a 429 whose `retry-after` is 120 s.
+# The client above keeps the SDK's retries. The other route owns them (lesson 05): no
+# retries inside the SDK, and your own policy around the call. Write `make_ask(api,
+# clock)`, returning a function `ask(prompt) -> str` (the answer's text) that retries
+# transient failures: at most 4 attempts in all, a deadline of at most 60 s, waits on
+# `clock`, and never sooner than a `retry-after` asks. The checker runs it against fresh
+# simulated APIs: two 529s then success; nothing but 529s; a 400; a 429 whose
+# `retry-after` is 3 s, then success; and a 429 whose `retry-after` is 120 s.
 
 # %%
 def make_ask(api, clock):
@@ -375,15 +395,18 @@ check_make_ask(make_ask)
 # **Hint**: `client = api.client(max_retries=0)`, then decorate an inner function with
 # `@retry(attempts=4, deadline=60.0, clock=clock)` that calls
 # `client.messages.create(model=api.model, max_tokens=256, messages=[{"role": "user",
-# "content": prompt}])` and returns `.content[0].text`. The deadline is why the 429 case
-# gives up at once: `retry` never waits past it.
+# "content": prompt}])` and returns `.content[0].text`. `retry` takes `retry-after` as the
+# floor of its wait, and the deadline is why the 120 s case gives up at once: `retry` never
+# waits past it. A hand-written loop that sleeps its own backoff retries the 429 too soon.
 #
 # ## Exercise 12.2: a fallback chain
 #
 # Write `make_chain(api, clock)`, returning a `Fallback` whose `call(prompt)` tries
 # `MODEL`, then `FALLBACK_MODEL`, then a static message (any non-empty string). Model steps
-# return the answer's text. The checker takes the main model down, then every model, then
-# sends a 400 and a 401: those must raise, not fall back.
+# return the answer's text. This chain falls back *at once*: the next step is its only
+# retry, so a model that fails gets one attempt, no SDK retries under it. The checker
+# takes the main model down (and counts its attempts), then every model, then sends a 400
+# and a 401: those must raise, not fall back.
 
 # %%
 def make_chain(api, clock):
@@ -393,24 +416,28 @@ def make_chain(api, clock):
 check_make_chain(make_chain)
 
 # %% [markdown]
-# **Hint**: write `ask(model, prompt)` with a client from `api.client(max_retries=0)`,
+# **Hint**: write `ask(model, prompt)` with a client from `api.client(max_retries=0)` (a
+# default client would retry a model that is down twice before the chain moves on),
 # then `Fallback([("main", lambda p: ask(MODEL, p)), ("small", lambda p:
 # ask(FALLBACK_MODEL, p)), ("static", lambda p: "Busy, try again soon.")])`. The default
 # `should_fall_back` already refuses 4xx errors.
 #
 # ## A production checklist
 #
-# 1. **One retry layer.** Either the SDK retries (`max_retries`, 2 by default) or your code
-#    does, with the client at `max_retries=0`. Never both: 3 x 5 = 15 attempts per request.
+# 1. **One retry layer.** Either the SDK retries (`max_retries`, 2 by default, with
+#    `BreakerMiddleware` and `BudgetMiddleware` inside its loop) or your code does, with
+#    the client at `max_retries=0`. Never both: 3 x 5 = 15 attempts per request.
 # 2. **Jitter that scales with the wait**: full jitter (lesson 06), not a fixed second added.
-# 3. **Bounded attempts and a deadline** per request, so no user waits forever.
+# 3. **Bounded attempts and a deadline** per request, so no user waits forever (the SDK
+#    has no total deadline: take the decorator route when you need one).
 # 4. **A retry budget** shared by all requests, so an outage cannot multiply your load
 #    (lesson 11).
 # 5. **Classify, don't list statuses.** `classify(e).retryable` covers 529 and every 5xx but
 #    501, honors `x-should-retry`, and refuses spend limits (lessons 01-04).
 # 6. **Handle mid-stream errors.** An overload after a 200 arrives as `status_code == 200`;
 #    retry around reading the stream, and reconcile what was shown (lesson 10).
-# 7. **Honor `retry-after`** as a floor for the wait (lesson 03).
+# 7. **Honor `retry-after`** as a floor for the wait (lesson 03); the SDK obeys it exactly,
+#    up to 49.7 days, so cap it yourself where users wait (lesson 05).
 # 8. **A breaker per dependency** that counts only service failures, and forgets them on
 #    success (lesson 08).
 # 9. **Fall back only on transient failures**, never on a 4xx, and tell the user when an
@@ -423,11 +450,14 @@ check_make_chain(make_chain)
 #
 # ## Recap
 #
-# - The resilient client is a few lines of the package, composed: `retry` with a budget
-#   around a breaker per model, inside a `Fallback` chain, on a client with `max_retries=0`.
+# - The resilient client is a few lines of the package, composed: the SDK's own retries,
+#   with a breaker per model and one shared budget as middleware inside its loop, and a
+#   `Fallback` chain over the models. The other route, `max_retries=0` plus
+#   `resilience.retry`, is exercise 12.1.
 # - In the same five minutes of trouble it answered more requests, sent far fewer attempts,
 #   and kept its worst latency bounded; the naive client turned an outage into a retry storm.
-# - Logs with the verdict and `request-id` let you explain any single failure afterwards.
+# - Logs with each attempt's status and `request-id` let you explain any single failure
+#   afterwards.
 #
 # ## Where to go from here
 #
@@ -436,3 +466,5 @@ check_make_chain(make_chain)
 # - The [benchmarks](../benchmarks/): what the package costs on the happy path, measured
 #   beside tenacity, stamina and pybreaker in the same run (`python benchmarks/bench_core.py`).
 # - Run any lesson against the real API once you have a key: lesson 00 shows the opt-in.
+#
+# **Next:** [Lesson 13: Test your own app under failure](13_test_your_own_app.ipynb)
