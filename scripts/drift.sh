@@ -21,4 +21,5 @@ pip install -q --upgrade -r requirements-dev.in
 pip install -q --upgrade anthropic httpx2 respx nbval matplotlib jupyterlab
 echo "drift run on the newest releases:"
 pip list 2>/dev/null | grep -iE '^(anthropic|httpx2|respx|nbval|matplotlib|jupyterlab|pytest|numpy) '
+npm ci --prefix ts --no-audit --no-fund
 pytest -n auto --dist loadscope

@@ -28,7 +28,7 @@ grep -v '^-e ' requirements.txt > build/learner-pins.txt
 "${compile[@]}" requirements-dev.in -c build/learner-pins.txt -o requirements-dev.txt
 
 # Install exactly the new lock, rebuild every notebook's stored outputs, run every test.
-uv pip sync -q requirements-dev.txt
+uv pip sync -q --compile-bytecode requirements-dev.txt
 python scripts/build_notebooks.py
 ruff check . && mypy && pytest -n auto --dist loadscope
 git status --short -- requirements.txt requirements-dev.txt notebooks/*.ipynb
