@@ -45,7 +45,7 @@ def test_lesson_follows_the_template(source: Path) -> None:
     assert markdown.count("Exercise") >= 2
     assert "Hint" in markdown
     assert all(c["execution_count"] is not None for c in code if "".join(c["source"]).strip())
-    if not source.stem.startswith("12_"):
+    if source != SOURCES[-1]:  # every lesson but the last links to the next one
         nxt = f"{int(source.stem[:2]) + 1:02d}_"
         assert re.search(rf"\]\({nxt}\w+\.ipynb\)", markdown), "a link to the next lesson"
     images = sum(1 for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
@@ -57,3 +57,11 @@ def test_lesson_follows_the_template(source: Path) -> None:
             assert out.get("name") != "stderr", f"stderr output in: {text[:60]}"
             if out.get("output_type") == "error":
                 assert "raises-exception" in cell["metadata"].get("tags", []), text[:60]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_every_link_to_a_notebook_or_file_leads_somewhere(source: Path) -> None:
+    for target in re.findall(r"\]\(([^)#\s]+)", source.read_text()):
+        if "://" in target:
+            continue
+        assert (ROOT / "notebooks" / target).exists(), f"{source.stem}: broken link {target}"
