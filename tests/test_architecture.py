@@ -144,3 +144,17 @@ def test_installing_the_library_pulls_in_nothing() -> None:
     assert requirements, "the extras (testing, lab, course) should be declared"
     unconditional = [r for r in requirements if "extra ==" not in r]
     assert unconditional == []
+
+
+def test_the_pytest_plugin_costs_nothing_until_a_test_asks_for_the_fixture() -> None:
+    # The pytest11 entry point loads the plugin in every pytest run of a project that installs
+    # the package, even with no extras: it must not import the SDK, respx or the fake.
+    code = ("import sys, resilience.testing.pytest_plugin; "
+            "print(sorted(m for m in ('anthropic', 'httpx2', 'respx', 'numpy', "
+            "'resilience.testing.fake', 'resilience.middleware') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
+    entry_points = importlib.metadata.entry_points(group="pytest11")
+    assert [e.value for e in entry_points if e.name == "resilience"] == [
+        "resilience.testing.pytest_plugin"]
