@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "callable_or_none",
@@ -27,6 +27,7 @@ __all__ = [
     "clock_like",
     "fraction",
     "function",
+    "functions",
     "instance",
     "number",
     "positive_number",
@@ -34,6 +35,8 @@ __all__ = [
     "seed_value",
     "whole_number",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _INF = math.inf
 
@@ -146,6 +149,20 @@ def function(name: str, value: object) -> Callable[..., Any]:
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {_shown(value)}")
     return value
+
+
+def functions(name: str, values: Iterable[_F]) -> list[_F]:
+    """``values`` (listeners, hooks) as a new list, each callable; TypeError naming the
+    bad one (``listeners[2]``), or the whole argument when it is not a list of them."""
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a list of callables, got {values!r}")
+    try:
+        checked = list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of callables, got {values!r}") from None
+    for i, value in enumerate(checked):
+        function(f"{name}[{i}]", value)
+    return checked
 
 
 def callable_or_none(name: str, value: object) -> Callable[..., Any] | None:

@@ -142,14 +142,6 @@ class CircuitBreaker:
         if is_failure is not None:
             _check.function("is_failure", is_failure)
         _check.instance("name", name, str, "a str")
-        if isinstance(listeners, str | bytes):
-            raise TypeError(f"listeners must be a list of callables, got {listeners!r}")
-        try:
-            listeners = list(listeners)
-        except TypeError:
-            raise TypeError(f"listeners must be a list of callables, got {listeners!r}") from None
-        for i, listener in enumerate(listeners):
-            _check.function(f"listeners[{i}]", listener)
         self.failure_threshold = failure_threshold
         self.recovery_timeout = float(recovery_timeout)
         self.half_open_max_calls = half_open_max_calls
@@ -158,7 +150,7 @@ class CircuitBreaker:
         self.minimum_calls = minimum_calls
         self.is_failure = is_failure if is_failure is not None else service_failure
         self.name = name
-        self.listeners: list[Listener] = listeners
+        self.listeners: list[Listener] = _check.functions("listeners", listeners)
         self._lock = threading.Lock()
         self._state = CLOSED
         self._opened_at = 0.0

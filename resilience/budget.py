@@ -13,14 +13,27 @@ small whatever happens.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from . import _check
 from .clock import Clock, SystemClock
 
-__all__ = ["AdaptiveThrottle", "RetryBudget"]
+__all__ = ["DENIED", "GRANTED", "AdaptiveThrottle", "BudgetListener", "RetryBudget"]
+
+GRANTED = "granted"
+"""The event a :class:`RetryBudget` listener gets when a retry is paid for."""
+DENIED = "denied"
+"""The event a :class:`RetryBudget` listener gets when a retry is refused."""
+
+BudgetListener = Callable[["RetryBudget", str], object]
+"""``listener(budget, event)``, called after each :meth:`RetryBudget.try_spend` with
+``event`` :data:`GRANTED` or :data:`DENIED`."""
+
+_log = logging.getLogger(__name__)
 
 
 class RetryBudget:
@@ -34,21 +47,42 @@ class RetryBudget:
     Share one budget between all calls to a service and between threads (a lock guards the
     tokens).
 
+    Listeners feed metrics and dashboards: each is called as ``listener(budget, event)``
+    after every :meth:`try_spend`, outside the lock, with ``event`` :data:`GRANTED` or
+    :data:`DENIED` (``budget.tokens`` is then the balance after that decision, or a later
+    one under concurrency). A deposit calls no listener, and with no listeners a retry
+    costs one truth test more. A listener that raises is logged (logger
+    ``resilience.budget``) and the rest still run: the tokens, the counters and the
+    answer of :meth:`try_spend` stay as they were decided.
+
     Args:
         capacity: tokens when full, and the burst of retries allowed at once (> 0).
         ratio: tokens each request deposits (0 <= ratio <= capacity).
         cost: tokens a retry spends (> 0).
+        listeners: callables ``listener(budget, event)``, called in order.
+
+    Raises:
+        TypeError: a setting of the wrong type, named (``listeners[0] must be callable``).
+        ValueError: a setting out of range, named with its range.
+
+    Attributes:
+        granted: retries paid for so far.
+        denied: retries refused so far.
+        listeners: the listeners (a list: append to it to add one).
     """
 
-    __slots__ = ("_lock", "_tokens", "capacity", "cost", "denied", "granted", "ratio")
+    __slots__ = ("_lock", "_tokens", "capacity", "cost", "denied", "granted", "listeners",
+                 "ratio")
 
-    def __init__(self, capacity: float = 10.0, ratio: float = 0.1, cost: float = 1.0) -> None:
+    def __init__(self, capacity: float = 10.0, ratio: float = 0.1, cost: float = 1.0, *,
+                 listeners: Iterable[BudgetListener] = ()) -> None:
         self.capacity = _check.positive_number("capacity", capacity)
         self.ratio = _check.number("ratio", ratio, minimum=0.0)
         if self.ratio > self.capacity:
             raise ValueError(f"ratio must be between 0 and capacity ({self.capacity:g}), "
                              f"got {ratio!r}")
         self.cost = _check.positive_number("cost", cost)
+        self.listeners: list[BudgetListener] = _check.functions("listeners", listeners)
         self._tokens = self.capacity
         self._lock = threading.Lock()
         self.granted = 0
@@ -67,12 +101,24 @@ class RetryBudget:
     def try_spend(self) -> bool:
         """Spend ``cost`` tokens for one retry if the bucket holds them; say whether it did."""
         with self._lock:
-            if self._tokens >= self.cost:
+            granted = self._tokens >= self.cost
+            if granted:
                 self._tokens -= self.cost
                 self.granted += 1
-                return True
-            self.denied += 1
-            return False
+            else:
+                self.denied += 1
+        if self.listeners:
+            self._notify(GRANTED if granted else DENIED)
+        return granted
+
+    def _notify(self, event: str) -> None:
+        """Call every listener with ``event``; log and skip one that raises."""
+        for listener in self.listeners:
+            try:
+                listener(self, event)
+            except Exception:
+                _log.exception("retry budget: listener %r raised on %s; ignored", listener,
+                               event)
 
     def __repr__(self) -> str:
         return (f"RetryBudget(capacity={self.capacity}, ratio={self.ratio}, cost={self.cost}, "

@@ -201,11 +201,12 @@ def _from_http(status: int | None, headers: Mapping[str, str] | Any, body: objec
         "retry_after": parse_retry_after(headers) if headers is not None else None,
         "request_id": request_id or header_id or _body_request_id(body),
     }
-    if status is None or 200 <= status <= 299:
+    if error_code in SPEND_LIMIT_CODES:  # whatever the status: a batch item, a stream too
+        category = "spend_limit"
+    elif status is None or 200 <= status <= 299:
         # An error event inside a stream that began with 200: only error.type says what it is.
         category = TYPE_CATEGORIES.get(error_type or "", "stream_error")
-    elif error_code in SPEND_LIMIT_CODES or (400 <= status <= 499
-                                             and is_spend_limit_message(message)):
+    elif 400 <= status <= 499 and is_spend_limit_message(message):
         category = "spend_limit"
     else:
         category = category_for_status(status)

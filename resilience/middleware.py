@@ -66,7 +66,9 @@ What the classes do:
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +99,11 @@ x-should-retry was true`` when the server had sent that header); it also sets
 ``error.response.headers``; :func:`resilience.classify` reads past this stop sign and judges
 the response by what the server said, so a stopped 529 is still a retryable overload (a
 ``Fallback`` falls back on it)."""
+
+_log = logging.getLogger(__name__)
+
+_RECENT_CALLS = 4096
+"""How many calls :class:`AttemptLog` remembers the last attempt of (to measure waits)."""
 
 _LOCAL_ANSWER: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "resilience-middleware-local-answer", default=False)
@@ -429,7 +436,9 @@ class AttemptLog(anthropic.Middleware):
     network. It changes nothing about the attempt.
 
     Args:
-        callback: called with each :class:`Attempt` as it finishes, or None.
+        callback: called with each :class:`Attempt` as it finishes, or None. A callback
+            that raises is logged (logger ``resilience.middleware``) and ignored: it never
+            fails the call.
         clock: measures the waits; :class:`~resilience.SystemClock` by default (pass the
             ``VirtualClock`` the SDK sleeps on in tests and lessons).
 
@@ -445,21 +454,30 @@ class AttemptLog(anthropic.Middleware):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.attempts: list[Attempt] = []
         self._lock = threading.Lock()
-        self._last_end: contextvars.ContextVar[tuple[str | None, float] | None] = \
-            contextvars.ContextVar(f"attempt-log-{id(self)}", default=None)
+        # When each recent call's last attempt ended, by the call's key (bounded).
+        self._ends: OrderedDict[str, float] = OrderedDict()
 
     def _start(self, request: APIRequest) -> tuple[float, float | None]:
         _LOCAL_ANSWER.set(False)
         now = self.clock.now()
-        last = self._last_end.get()
+        key = _call_key(request)
         wait = None
-        if request.retries_taken > 0 and last is not None and last[0] == _call_key(request):
-            wait = now - last[1]
+        if request.retries_taken > 0 and key is not None:
+            with self._lock:
+                ended = self._ends.get(key)
+            if ended is not None:
+                wait = now - ended
         return now, wait
 
     def _finish(self, request: APIRequest, started: float, wait: float | None,
                 http: httpx2.Response | None, error: BaseException | None) -> None:
-        self._last_end.set((_call_key(request), self.clock.now()))
+        key = _call_key(request)
+        if key is not None:
+            with self._lock:
+                self._ends[key] = self.clock.now()
+                self._ends.move_to_end(key)
+                while len(self._ends) > _RECENT_CALLS:
+                    self._ends.popitem(last=False)
         sent = not _answered_locally() and not isinstance(error, CircuitOpenError)
         attempt = Attempt(
             retry=request.retries_taken,
@@ -473,7 +491,11 @@ class AttemptLog(anthropic.Middleware):
         with self._lock:
             self.attempts.append(attempt)
         if self.callback is not None:
-            self.callback(attempt)
+            try:
+                self.callback(attempt)
+            except Exception:  # a faulty hook must not fail a call that may have succeeded
+                _log.exception("AttemptLog: callback %r raised on %s; ignored",
+                               self.callback, attempt)
 
     def handle(self, request: APIRequest, call_next: CallNext) -> APIResponse[Any]:
         """Send the attempt and record it."""

@@ -57,16 +57,25 @@ class TokenBucket:
             self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    def take(self, now: float) -> float:
-        """Take a token at ``now`` and return 0.0, or take none and return the wait for one.
+    def take(self, now: float, amount: float = 1.0) -> float:
+        """Take ``amount`` tokens at ``now`` and return 0.0, or take none and return the wait.
 
-        The wait is exact: ``(1 - tokens) / rate`` seconds.
+        The wait is exact: ``(amount - tokens) / rate`` seconds. A request takes one token;
+        a token limit (input or output tokens a minute) takes as many as the request uses.
+
+        Raises:
+            ValueError: ``amount`` is not in ``(0, capacity]`` (more could never be taken).
         """
+        if amount != 1.0:
+            amount = _check.positive_number("amount", amount, unit="tokens")
+            if amount > self.capacity:
+                raise ValueError(f"amount must be at most the capacity ({self.capacity:g} "
+                                 f"tokens), got {amount!r}")
         self.refill(now)
-        if self._tokens >= 1.0 - TOLERANCE:
-            self._tokens = max(0.0, self._tokens - 1.0)
+        if self._tokens >= amount - TOLERANCE:
+            self._tokens = max(0.0, self._tokens - amount)
             return 0.0
-        return (1.0 - self._tokens) / self.rate
+        return (amount - self._tokens) / self.rate
 
     def full_in(self) -> float:
         """Seconds from the last update until the bucket is full again."""

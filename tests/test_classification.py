@@ -414,3 +414,15 @@ def test_verdict_is_immutable_and_reads_well() -> None:
         verdict.retryable = False  # type: ignore[misc]
     assert str(verdict) == "overloaded 529 (retryable)"
     assert inspect.signature(classify).parameters.keys() == {"x"}
+
+
+def test_a_spend_limit_inside_a_200_is_a_spend_limit_too() -> None:
+    # A Message Batch item or a mid-stream error carries the body without its 429.
+    import httpx2
+
+    body = {"type": "error", "error": {"type": "rate_limit_error", "message": "cap",
+                                       "details": {"error_code": "enforced_spend_limit_reached"}}}
+    verdict = classify(httpx2.Response(200, json=body))
+    assert (verdict.category, verdict.retryable) == ("spend_limit", False)
+    plain = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+    assert classify(httpx2.Response(200, json=plain)).category == "rate_limit"

@@ -622,3 +622,21 @@ def test_the_servers_own_x_should_retry_survives_the_stop_sign(api: FakeClaude,
     assert stopped.response.headers["x-should-retry"] == "false"
     assert classify(stopped).retryable is True  # the server's true, not our stop sign
     assert breaker.state == CLOSED  # a 400 is the caller's, whatever the headers say
+
+
+def test_attempt_log_remembers_a_bounded_number_of_calls(api: FakeClaude,
+                                                         clock: VirtualClock) -> None:
+    from resilience import middleware
+
+    log = AttemptLog(clock=clock)
+    client = api.client(middleware=[log], max_retries=0)
+    for _ in range(5):
+        client.messages.create(model=api.model, max_tokens=16, messages=HI)
+    assert len(log._ends) == 5
+    limit, middleware._RECENT_CALLS = middleware._RECENT_CALLS, 3
+    try:
+        for _ in range(5):
+            client.messages.create(model=api.model, max_tokens=16, messages=HI)
+    finally:
+        middleware._RECENT_CALLS = limit
+    assert len(log._ends) == 3  # memory stays bounded however many calls go through

@@ -79,3 +79,16 @@ def test_bad_settings_raise_value_error(kwargs: dict[str, Any], needle: str) -> 
 def test_wrong_types_raise_type_error(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(TypeError, match=needle):
         TokenBucket(**kwargs)
+
+
+def test_a_request_may_take_many_tokens_and_waits_exactly_for_them() -> None:
+    bucket = TokenBucket(rate=10.0, capacity=100.0, start=0.0)
+    assert bucket.take(0.0, 60.0) == 0.0
+    assert bucket.tokens == 40.0
+    assert bucket.take(0.0, 50.0) == pytest.approx(1.0)  # 10 more tokens at 10 a second
+    assert bucket.tokens == 40.0  # a refused request takes nothing
+    assert bucket.take(1.0, 50.0) == 0.0
+    with pytest.raises(ValueError, match="at most the capacity"):
+        bucket.take(1.0, 101.0)
+    with pytest.raises(ValueError, match="amount"):
+        bucket.take(1.0, 0.0)
