@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .aio import VirtualTimeLoop
+    from .batches import FakeBatches
     from .bridge import (
         FAKE_API_KEY,
         UnmatchedRequestError,
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
         stalled_stream,
         stream_error,
         timeout,
+        tool_use,
     )
     from .responses import VIRTUAL_EPOCH
     from .scenarios import FailureRates, ForModel, Outage, RateLimited, Scenario, Slow
@@ -79,6 +81,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "VirtualTimeLoop": "aio",
+    "FakeBatches": "batches",
     "FAKE_API_KEY": "bridge", "UnmatchedRequestError": "bridge",
     "async_sdk_client_for": "bridge", "sdk_client_for": "bridge",
     "Call": "fake", "FakeClaude": "fake",
@@ -88,7 +91,7 @@ _HOMES = {
     "stalled_stream": "outcomes",
     "error": "outcomes",
     "ok": "outcomes", "outcome": "outcomes", "stream_error": "outcomes",
-    "timeout": "outcomes",
+    "timeout": "outcomes", "tool_use": "outcomes",
     "VIRTUAL_EPOCH": "responses",
     "FailureRates": "scenarios", "ForModel": "scenarios", "Outage": "scenarios",
     "RateLimited": "scenarios", "Scenario": "scenarios", "Slow": "scenarios",
@@ -101,6 +104,7 @@ __all__ = [
     "VIRTUAL_EPOCH",
     "Call",
     "FailureRates",
+    "FakeBatches",
     "FakeClaude",
     "ForModel",
     "InvalidOutcomeError",
@@ -126,6 +130,7 @@ __all__ = [
     "stalled_stream",
     "stream_error",
     "timeout",
+    "tool_use",
 ]
 
 

@@ -21,6 +21,12 @@ Each request is answered by the first of:
 4. success (``"ok"``), for ``POST /v1/messages``; any other request raises
    :class:`~resilience.testing.bridge.UnmatchedRequestError` at once.
 
+``POST /v1/messages/count_tokens`` (``client.messages.count_tokens(...)``) is answered
+after your routes, never from the script or the scenarios: ``{"input_tokens": N}``, the
+same estimate a reply's ``usage.input_tokens`` and
+:class:`~resilience.testing.scenarios.RateLimited` use
+(:func:`~resilience.testing.responses.estimate_tokens` of the messages).
+
 Inside the ``with`` block the SDK's own retry sleeps run on the virtual clock and its
 jitter is seeded (see :mod:`resilience.testing.sdktime`), so the SDK's real schedule plays
 out in zero wall time, the same way every run.
@@ -42,7 +48,7 @@ import threading
 from collections import deque
 from collections.abc import Coroutine, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -52,14 +58,15 @@ import respx
 
 from ..clock import VirtualClock
 from ..models import MODEL
-from . import aio, bridge
-from .outcomes import Custom, Exchange, Outcome, Reply, outcome
+from . import aio, bridge, responses
+from .outcomes import Custom, Exchange, Outcome, Reply, error, outcome
 from .scenarios import Scenario
 from .sdktime import sdk_on_clock
 
 __all__ = ["Call", "FakeClaude"]
 
 _MESSAGES_PATH = "/v1/messages"
+_COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 
 T = TypeVar("T")
 
@@ -307,10 +314,13 @@ class FakeClaude:
         if routed is not None:
             return Custom(routed, label="route")
         request = exchange.request
+        if request.method == "POST" and request.url.path == _COUNT_TOKENS_PATH:
+            return _count_tokens(exchange)
         if request.method != "POST" or request.url.path != _MESSAGES_PATH:
             raise bridge.UnmatchedRequestError(
                 f"No route matched {request.method} {request.url}: the simulated API answers "
-                f"POST {_MESSAGES_PATH}; add a route on api.router for anything else.")
+                f"POST {_MESSAGES_PATH} and POST {_COUNT_TOKENS_PATH}; add a route on "
+                "api.router for anything else.")
         with self._lock:
             if self._script:
                 return self._script.popleft()
@@ -391,7 +401,29 @@ class _Attempt:
         return response
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted(Outcome):
+    """``count_tokens``' answer: ``{"input_tokens": N}``, the estimate replies use."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    label = "ok"
+
+    def answer(self, exchange: Exchange) -> httpx2.Response:
+        body = {"input_tokens": responses.estimate_tokens(exchange.prompt)}
+        return responses.message_response(body, exchange.request_id)
+
+
+def _count_tokens(exchange: Exchange) -> Outcome:
+    """The answer to ``count_tokens``; without ``messages``, the API's 400."""
+    messages = exchange.body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return error("invalid_request_error",
+                     message="messages: field required (a non-empty list)")
+    return _COUNTED
+
+
 _SUCCESS = Reply()
+_COUNTED = _Counted()
 _PENDING = Call(0, 0.0, None, None, "", "pending")
 
 

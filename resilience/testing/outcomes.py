@@ -6,7 +6,9 @@ request. Name them with a string, or build one with a constructor when you need 
 =========================  ==========================================================
 string                     constructor
 =========================  ==========================================================
-``"ok"``                   :func:`ok` (a ``Message``, or a full stream when streaming)
+``"ok"``                   :func:`ok` (a ``Message``, or a full stream when streaming;
+                           any ``stop_reason``, extra ``content`` blocks)
+(none)                     :func:`tool_use`: a ``Message`` that calls a tool
 ``"overloaded_error"``...  :func:`error` with any name from ``resilience.catalogue.ERRORS``
 ``"spend_limit_reached"``  (a 429 with ``error_code: enforced_spend_limit_reached``)
 ``"stream_overloaded"``    :func:`stream_error`: a 200 stream that ends in ``event: error``
@@ -26,10 +28,10 @@ headers that steer the SDK's retries (``retry-after``, ``retry-after-ms``,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, get_args
 
 import anthropic
 import httpx
@@ -41,6 +43,7 @@ from . import responses
 from .bridge import to_httpx2_error, to_httpx2_response, to_httpx_request
 
 __all__ = [
+    "STOP_REASONS",
     "ConnectionFailure",
     "Custom",
     "DroppedStream",
@@ -60,6 +63,7 @@ __all__ = [
     "stalled_stream",
     "stream_error",
     "timeout",
+    "tool_use",
 ]
 
 @dataclass(slots=True)
@@ -135,26 +139,127 @@ class Outcome:
         return replace(self, headers={**self.headers, **headers})  # type: ignore[type-var]
 
 
+STOP_REASONS: tuple[str, ...] = tuple(get_args(anthropic.types.StopReason))
+"""The ``stop_reason`` values the installed SDK can parse (``end_turn``, ``tool_use``, ...)."""
+
+_BLOCK_TYPES = ("text", "tool_use", "server_tool_use")
+
+
 @dataclass(frozen=True, slots=True)
 class Reply(Outcome):
     """Success: a ``Message`` with ``text``, or a complete stream of it when streaming.
 
+    A 200 is not always a finished answer: ``stop_reason`` says why the model stopped
+    (``"max_tokens"``: cut short; ``"refusal"``: declined; ``"pause_turn"``: a paused turn
+    to send back; ``"tool_use"``: it calls the tools in ``content``). ``content`` adds
+    blocks after the text block: ``{"type": "tool_use", "name": ..., "input": {...}}`` (an
+    ``id`` is made up when missing: ``toolu_fake_<request number>_<block index>``, so a
+    turn sent again gets new ids, as from the real model), ``"server_tool_use"`` alike
+    (``srvtoolu_fake_...``), or ``{"type": "text", "text": ...}``. With ``content``, an
+    empty ``text`` is left out. A stream carries every block: text as ``text_delta``
+    events, a tool's input as one ``input_json_delta``.
+
     Attributes:
         text: the reply text.
-        chunks: how many text deltas a stream carries.
+        chunks: how many text deltas a stream carries (for the first text block).
+        stop_reason: one of :data:`STOP_REASONS`.
+        content: extra content blocks, after the text block.
     """
 
     text: str = responses.DEFAULT_TEXT
     chunks: int = 3
     headers: Mapping[str, str] = field(default_factory=dict)
-    label = "ok"
+    stop_reason: str = "end_turn"
+    content: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.stop_reason not in STOP_REASONS:
+            raise ValueError(f"stop_reason must be one of {', '.join(STOP_REASONS)}; "
+                             f"got {self.stop_reason!r}")
+        for block in self.content:
+            _check_block(block)
+        if self.stop_reason == "tool_use" and not any(
+                block["type"] == "tool_use" for block in self.content):
+            raise ValueError("content: stop_reason 'tool_use' needs at least one tool_use "
+                             "block (the API sends one with every tool_use stop)")
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        """``"ok"`` for a finished answer, else the stop reason (``"tool_use"``, ...)."""
+        return "ok" if self.stop_reason == "end_turn" else self.stop_reason
 
     def answer(self, exchange: Exchange) -> httpx2.Response:
         body = _reply_body(exchange, self.text)
+        if self.stop_reason != "end_turn" or self.content:
+            blocks = [] if self.content and not self.text else [{"type": "text",
+                                                                  "text": self.text}]
+            blocks += [_with_id(block, exchange.number, i)
+                       for i, block in enumerate(self.content, start=len(blocks))]
+            body = {**body, "content": blocks, "stop_reason": self.stop_reason}
         if exchange.stream:
-            events = responses.stream_events(body, self.chunks)
+            events = (responses.stream_events(body, self.chunks) if len(body["content"]) == 1
+                      and body["content"][0]["type"] == "text"
+                      else _stream_events(body, self.chunks))
             return responses.stream_response(events, exchange.request_id)
         return responses.message_response(body, exchange.request_id)
+
+
+def _check_block(block: Mapping[str, Any]) -> None:
+    if not isinstance(block, Mapping):
+        raise TypeError(f"content: each block must be a dict, got {block!r}")
+    if block.get("type") not in _BLOCK_TYPES:
+        raise ValueError(f"content: each block is a dict whose type is one of "
+                         f"{', '.join(_BLOCK_TYPES)}; got {block!r}")
+    if block["type"] == "text":
+        if not isinstance(block.get("text"), str):
+            raise TypeError(f"content: a text block needs a str 'text', got {block!r}")
+        return
+    if not isinstance(block.get("name"), str) or not block["name"]:
+        raise TypeError(f"content: a {block['type']} block needs a str 'name', got {block!r}")
+    if not isinstance(block.get("input"), Mapping):
+        raise TypeError(f"content: a {block['type']} block needs a dict 'input', "
+                        f"got {block!r}")
+    if "id" in block and not isinstance(block["id"], str):
+        raise TypeError(f"content: a block's 'id' must be a str, got {block!r}")
+
+
+def _with_id(block: Mapping[str, Any], number: int, index: int) -> dict[str, Any]:
+    """The block as sent, with a made-up id for a tool call that has none."""
+    sent = dict(block)
+    if block["type"] != "text":
+        prefix = "toolu" if block["type"] == "tool_use" else "srvtoolu"
+        sent["id"] = block.get("id") or f"{prefix}_fake_{number:06d}_{index}"
+        sent["input"] = dict(block["input"])
+    return sent
+
+
+def _stream_events(body: Mapping[str, Any], chunks: int) -> list[tuple[str, dict[str, Any]]]:
+    """The SSE events of a ``Message`` with several blocks (text and tool calls)."""
+    first = responses.stream_events({**body, "content": [{"type": "text", "text": ""}]}, 1)
+    events = first[:1]  # message_start
+    for index, block in enumerate(body["content"]):
+        start: dict[str, Any]
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": piece}
+                      for piece in _pieces(block["text"], chunks if index == 0 else 1)]
+        else:
+            start = {**block, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block["input"])}]
+        events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                               "content_block": start}))
+        events += [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                            "delta": delta}) for delta in deltas]
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events + first[-2:]  # message_delta (with the stop reason), message_stop
+
+
+def _pieces(text: str, chunks: int) -> Iterable[str]:
+    """The text deltas of one block, as :func:`responses.stream_events` cuts them."""
+    events = responses.stream_events(
+        {"content": [{"type": "text", "text": text}], "stop_reason": None,
+         "usage": {"input_tokens": 0, "output_tokens": 0}}, chunks)
+    return [e[1]["delta"]["text"] for e in events if e[0] == "content_block_delta"]
 
 
 def _reply_body(exchange: Exchange, text: str) -> dict[str, Any]:
@@ -437,9 +542,43 @@ def _check_error_name(name: str) -> None:
 
 
 def ok(text: str = responses.DEFAULT_TEXT, *, chunks: int = 3,
-       headers: Mapping[str, str] | None = None) -> Reply:
-    """Success with ``text`` (streamed in ``chunks`` deltas when the request streams)."""
-    return Reply(text, chunks, MappingProxyType(dict(headers or {})))
+       headers: Mapping[str, str] | None = None, stop_reason: str = "end_turn",
+       content: Iterable[Mapping[str, Any]] = ()) -> Reply:
+    """Success with ``text`` (streamed in ``chunks`` deltas when the request streams).
+
+    Args:
+        text: the text block (left out when empty and ``content`` has blocks).
+        chunks: text deltas in a stream.
+        headers: extra response headers.
+        stop_reason: why the model stopped, one of :data:`STOP_REASONS`: a 200 that is
+            not a finished answer, e.g. ``ok("The answer is", stop_reason="max_tokens")``.
+        content: blocks after the text (see :class:`Reply`), e.g. two tool calls in one
+            turn: ``ok("", stop_reason="tool_use", content=[{"type": "tool_use", "name":
+            "charge_card", "input": {"cents": 4200}}, {"type": "tool_use", ...}])``.
+    """
+    blocks = tuple(MappingProxyType(dict(block)) if isinstance(block, Mapping) else block
+                   for block in content)
+    return Reply(text, chunks, MappingProxyType(dict(headers or {})), stop_reason, blocks)
+
+
+def tool_use(name: str, input: Mapping[str, Any], *, id: str | None = None,
+             text: str = "") -> Reply:
+    """A ``Message`` that calls one tool: ``stop_reason`` ``"tool_use"`` and a ``tool_use``
+    block (after ``text``, if any).
+
+    Args:
+        name: the tool's name.
+        input: its arguments.
+        id: the block's id (default: ``toolu_fake_<request number>_<index>``, new for
+            every request, as the real model makes a new id each time it calls a tool).
+        text: text before the call, e.g. ``"I'll send it now."``.
+
+    Example: ``api.respond(tool_use("send_email", {"to": "ana@example.com"}), ok("Sent."))``.
+    """
+    block: dict[str, Any] = {"type": "tool_use", "name": name, "input": input}
+    if id is not None:
+        block["id"] = id
+    return ok(text, stop_reason="tool_use", content=[block])
 
 
 def error(name: str, *, retry_after: float | None = None, retry_after_ms: float | None = None,

@@ -14,8 +14,9 @@ scenario           behaviour
 FailureRates       each request fails with a given probability per outcome
 ForModel           other scenarios, applied only to the requests for one model
 Outage             every request fails between two virtual times
-RateLimited        a token bucket: 429 with an accurate ``retry-after`` when empty;
-                   ``anthropic-ratelimit-requests-*`` headers on every answer
+RateLimited        token buckets of requests, input tokens and output tokens per
+                   minute: 429 with an accurate ``retry-after`` when one is short;
+                   ``anthropic-ratelimit-*`` headers on every answer
 Slow               each answer takes ``seconds``; past the read timeout, it times out
 =================  ============================================================
 
@@ -156,71 +157,191 @@ class Outage:
 
 
 class RateLimited:
-    """A server with limited capacity: a token bucket of requests on the virtual clock.
+    """A server with limited capacity: token buckets on the virtual clock.
 
-    The bucket holds ``burst`` tokens (default: a minute's worth) and refills continuously
-    at ``requests_per_minute / 60`` tokens a second. Each request takes one token. With
-    none left the answer is a 429 ``rate_limit_error`` whose ``retry-after`` is the whole
-    number of seconds until a token is back (never too early), and whose ``error.message``
-    names the limit (:attr:`message`). Every answer, success or 429, carries the API's
-    pacing headers:
+    Up to three limits, as the Claude API has, each its own bucket:
 
-    * ``anthropic-ratelimit-requests-limit``: ``requests_per_minute``;
-    * ``anthropic-ratelimit-requests-remaining``: whole tokens left;
-    * ``anthropic-ratelimit-requests-reset``: when the bucket will be full again (RFC 3339,
-      on the virtual calendar of :func:`~resilience.testing.responses.rfc3339`).
+    * ``requests_per_minute``: each request takes one token from a bucket of ``burst``
+      (default: a minute's worth), refilled at ``requests_per_minute / 60`` a second;
+    * ``input_tokens_per_minute``: each request takes its input tokens, the estimate its
+      reply's ``usage.input_tokens`` and ``count_tokens`` report
+      (:func:`~resilience.testing.responses.estimate_tokens` of its messages), from a bucket
+      of a minute's worth;
+    * ``output_tokens_per_minute``: each request takes its ``max_tokens`` when it starts,
+      from a bucket of a minute's worth. (The real API also counts ``max_tokens`` at the
+      start, then gives back what the answer did not use; this simulation keeps the whole
+      reservation, so an inflated ``max_tokens`` costs what it reserves.)
+
+    A request passes only when every bucket holds what it needs; then it takes from all of
+    them. Otherwise it takes nothing and the answer is a 429 ``rate_limit_error`` whose
+    ``retry-after`` is the whole number of seconds until every bucket holds enough (never
+    too early), and whose ``error.message`` names the limit that takes longest. A request
+    that needs more than a bucket can ever hold gets a 429 with ``x-should-retry: false``
+    (the simulation's choice: no wait can help it). Every answer, success or 429, carries
+    the API's pacing headers for each limit set, ``limit``, ``remaining`` (whole tokens
+    left) and ``reset`` (when the bucket will be full again, RFC 3339 on the virtual
+    calendar of :func:`~resilience.testing.responses.rfc3339`):
+
+    * ``anthropic-ratelimit-requests-{limit,remaining,reset}``;
+    * ``anthropic-ratelimit-input-tokens-*`` and ``anthropic-ratelimit-output-tokens-*``;
+    * ``anthropic-ratelimit-tokens-*``: the token limit with the fewest tokens remaining
+      (the most restrictive one now), when a token limit is set.
 
     The SDK reads only ``retry-after``; pacing on the other headers is the caller's job.
 
     Args:
-        requests_per_minute: the limit (> 0).
-        burst: the bucket's size (default ``requests_per_minute``).
+        requests_per_minute: the request limit (> 0), or None for none.
+        burst: the request bucket's size (>= 1; default ``requests_per_minute``).
+        input_tokens_per_minute: the input token limit (>= 1), or None for none.
+        output_tokens_per_minute: the output token limit (>= 1), or None for none.
+
+    Example: ``RateLimited(50, input_tokens_per_minute=30_000,
+    output_tokens_per_minute=8_000)``.
     """
 
-    __slots__ = ("_bucket", "burst", "requests_per_minute")
+    __slots__ = ("_limits", "burst", "input_tokens_per_minute", "output_tokens_per_minute",
+                 "requests_per_minute")
 
-    def __init__(self, requests_per_minute: float, burst: float | None = None) -> None:
-        if not requests_per_minute > 0:
-            raise ValueError(f"requests_per_minute must be > 0, got {requests_per_minute!r}")
+    def __init__(self, requests_per_minute: float | None = None, burst: float | None = None,
+                 *, input_tokens_per_minute: float | None = None,
+                 output_tokens_per_minute: float | None = None) -> None:
+        given = {"requests_per_minute": requests_per_minute, "burst": burst,
+                 "input_tokens_per_minute": input_tokens_per_minute,
+                 "output_tokens_per_minute": output_tokens_per_minute}
+        for name, value in given.items():
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, int | float)):
+                raise TypeError(f"{name} must be a number or None, got {value!r}")
+        if requests_per_minute is None and input_tokens_per_minute is None and (
+                output_tokens_per_minute is None):
+            raise ValueError("RateLimited needs a limit: requests_per_minute, "
+                             "input_tokens_per_minute or output_tokens_per_minute")
+        self._limits: list[_Limit] = []
         self.requests_per_minute = requests_per_minute
-        self.burst = float(requests_per_minute if burst is None else burst)
-        if not self.burst >= 1:
-            raise ValueError(f"burst must be at least 1 request, got {burst!r}")
-        self._bucket = TokenBucket(self.rate, self.burst)
+        self.burst: float | None = None
+        if requests_per_minute is not None:
+            if not requests_per_minute > 0:
+                raise ValueError(f"requests_per_minute must be > 0, got {requests_per_minute!r}")
+            self.burst = float(requests_per_minute if burst is None else burst)
+            if not self.burst >= 1:
+                raise ValueError(f"burst must be at least 1 request, got {burst!r}")
+            self._limits.append(_Limit("requests", requests_per_minute, self.burst))
+        elif burst is not None:
+            raise ValueError("burst sizes the request bucket: give requests_per_minute too")
+        self.input_tokens_per_minute = input_tokens_per_minute
+        self.output_tokens_per_minute = output_tokens_per_minute
+        for kind, per_minute in (("input tokens", input_tokens_per_minute),
+                                 ("output tokens", output_tokens_per_minute)):
+            if per_minute is None:
+                continue
+            if not 1 <= per_minute < math.inf:
+                setting = kind.replace(" ", "_") + "_per_minute"
+                raise ValueError(f"{setting} must be a finite number >= 1, got {per_minute!r}")
+            self._limits.append(_Limit(kind, per_minute, float(per_minute)))
 
     @property
     def rate(self) -> float:
-        """Tokens added per second."""
-        return self.requests_per_minute / 60.0
+        """Requests added per second (0.0 without a request limit)."""
+        return 0.0 if self.requests_per_minute is None else self.requests_per_minute / 60.0
 
     def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
-        """Take a token, or answer 429 with the exact wait."""
+        """Take what the request needs from every bucket, or answer 429 with the exact wait."""
         now = exchange.clock.now()
-        taken = self._bucket.take(now) == 0.0
+        needs = [limit.need(exchange) for limit in self._limits]
+        for limit in self._limits:
+            limit.bucket.refill(now)
+        short = [(limit.seconds_until(need), i)
+                 for i, (limit, need) in enumerate(zip(self._limits, needs, strict=True))
+                 if limit.bucket.tokens < need - TOLERANCE]
+        if not short:  # every bucket has room: the request takes from each
+            for limit, need in zip(self._limits, needs, strict=True):
+                if need > 0:
+                    limit.bucket.take(now, need)
         exchange.headers.update(self._headers(now))
-        if taken:
+        if not short:
             return None
         # retry-after in whole seconds, never too early (with the bucket's float tolerance)
-        wait = math.ceil((1 - TOLERANCE - self._bucket.tokens) / self.rate)
-        return error("rate_limit_error", retry_after=max(1, wait), message=self.message)
+        wait, binding = max(short)
+        retry_after = max(1, math.ceil(wait))
+        for limit, need in zip(self._limits, needs, strict=True):
+            if need > limit.bucket.capacity + TOLERANCE:
+                return error("rate_limit_error", retry_after=retry_after, should_retry=False,
+                             message=limit.too_large(need))
+        return error("rate_limit_error", retry_after=retry_after,
+                     message=self._limits[binding].message)
 
     @property
     def message(self) -> str:
-        """The 429's ``error.message``: it names this limit, as the real API names yours."""
-        return ("This request would exceed the rate limit for your organization of "
-                f"{self.requests_per_minute:g} requests per minute.")
+        """The 429's ``error.message`` for the first limit set: it names the limit, as the
+        real API names yours."""
+        return self._limits[0].message
 
     def _headers(self, now: float) -> dict[str, str]:
-        full_at = now + self._bucket.full_in()
-        return {
-            "anthropic-ratelimit-requests-limit": str(int(self.requests_per_minute)),
-            "anthropic-ratelimit-requests-remaining": str(math.floor(self._bucket.tokens)),
-            "anthropic-ratelimit-requests-reset": responses.rfc3339(full_at),
-        }
+        headers: dict[str, str] = {}
+        for limit in self._limits:
+            headers.update(limit.headers(now))
+        tokens = [limit for limit in self._limits if limit.kind != "requests"]
+        if tokens:
+            tightest = min(tokens, key=lambda limit: math.floor(limit.bucket.tokens))
+            for name, value in tightest.headers(now).items():
+                headers[name.replace(tightest.header, "tokens")] = value
+        return headers
 
     def __repr__(self) -> str:
-        return (f"RateLimited(requests_per_minute={self.requests_per_minute!r}, "
-                f"burst={self.burst!r})")
+        parts = []
+        if self.requests_per_minute is not None:
+            parts.append(f"requests_per_minute={self.requests_per_minute!r}, "
+                         f"burst={self.burst!r}")
+        for name in ("input_tokens_per_minute", "output_tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value!r}")
+        return f"RateLimited({', '.join(parts)})"
+
+
+class _Limit:
+    """One of :class:`RateLimited`'s limits: its bucket, what a request needs, its headers."""
+
+    __slots__ = ("bucket", "header", "kind", "per_minute")
+
+    def __init__(self, kind: str, per_minute: float, capacity: float) -> None:
+        self.kind = kind  # "requests", "input tokens" or "output tokens"
+        self.header = kind.replace(" ", "-")
+        self.per_minute = per_minute
+        self.bucket = TokenBucket(per_minute / 60.0, capacity)
+
+    def need(self, exchange: Exchange) -> float:
+        """What the request takes from this bucket."""
+        if self.kind == "requests":
+            return 1.0
+        if self.kind == "input tokens":
+            return float(responses.estimate_tokens(exchange.prompt))
+        max_tokens = exchange.body.get("max_tokens")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            return 0.0  # a malformed request: the real API answers 400 before any limit
+        return float(max_tokens)
+
+    def seconds_until(self, need: float) -> float:
+        """Seconds until the bucket holds ``need`` (or is full, if it never can)."""
+        target = min(need, self.bucket.capacity) - TOLERANCE
+        return max(0.0, (target - self.bucket.tokens) / self.bucket.rate)
+
+    @property
+    def message(self) -> str:
+        return ("This request would exceed the rate limit for your organization of "
+                f"{self.per_minute:g} {self.kind} per minute.")
+
+    def too_large(self, need: float) -> str:
+        return (f"This request needs {need:g} {self.kind}, more than the rate limit for your "
+                f"organization of {self.per_minute:g} {self.kind} per minute allows at once.")
+
+    def headers(self, now: float) -> dict[str, str]:
+        prefix = f"anthropic-ratelimit-{self.header}-"
+        return {
+            prefix + "limit": str(int(self.per_minute)),
+            prefix + "remaining": str(math.floor(self.bucket.tokens)),
+            prefix + "reset": responses.rfc3339(now + self.bucket.full_in()),
+        }
 
 
 @dataclass(frozen=True, slots=True)
