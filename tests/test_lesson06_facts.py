@@ -9,10 +9,22 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from course.lesson06 import (
+    BASE,
+    CAP,
+    CLIENTS,
+    MORE_CALLS,
+    check_call_with_backoff,
+    check_guide_fixed,
+    crowd,
+)
 
+import resilience
 from resilience import backoff
 from resilience.lab import brooker2015, brooker2015_runs
 
@@ -152,17 +164,109 @@ def test_a_point_is_the_same_in_the_lessons_subset_and_in_the_full_sweep() -> No
     assert subset == alone
 
 
-def test_full_jitter_saves_more_as_n_grows() -> None:
-    # The hint of exercise 06.2 asks the learner to compare N = 100 with N = 190.
-    rows = brooker2015((10, 190), runs=100, seed=SEED,
-                       strategies=("exponential", "full_jitter"))
-    calls = {(r.clients, r.strategy): r.calls for r in rows}
-    saved = {n: 1 - calls[(n, "full_jitter")] / calls[(n, "exponential")] for n in (10, 190)}
-    assert f"{saved[10]:.3f}" == "0.233" and f"{saved[190]:.3f}" == "0.656"  # 0.575 at 100
-
-
 def test_the_cli_default_is_the_full_sweep() -> None:
     from resilience.lab.cli import _parser
 
     args = _parser().parse_args(["brooker2015", "--seed", "0"])
     assert args.clients == tuple(range(10, 200, 10)) and args.runs == 100
+
+
+# -- exercise 06.1: a strategy run by resilience.retry through an outage --------------------
+
+class Formula:
+    """A strategy made of one formula, as a learner's class would be."""
+
+    base, cap = BASE, CAP
+
+    def __init__(self, formula: Callable[[int, float, float], float]) -> None:
+        self.formula = formula
+
+    def next_delay(self, n: int, previous: float, u: float) -> float:
+        return self.formula(n, previous, u)
+
+
+WRONG_STRATEGIES = {
+    "no jitter": lambda n, p, u: min(CAP, BASE * 2**n),
+    "the guide's additive jitter": lambda n, p, u: min(BASE * 2**n + u, CAP),
+    "the guide's linear reading": lambda n, p, u: min(BASE * (2 * n) + u, CAP),
+    "no cap": lambda n, p, u: u * BASE * 2**n,
+    "the SDK's narrow jitter": lambda n, p, u: min(CAP, BASE * 2**n) * (1 - 0.25 * u),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_STRATEGIES))
+def test_checker_06_1_rejects_a_strategy_that_does_not_spread_the_crowd(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_guide_fixed(lambda: Formula(WRONG_STRATEGIES[name])) is False, name
+    assert "not yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["equal_jitter", "decorrelated_jitter"])
+def test_checker_06_1_passes_the_other_jitters_as_the_hint_says(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_guide_fixed(lambda: backoff.by_name(name, base=BASE, cap=CAP)) is True
+    assert capsys.readouterr().out.rstrip().endswith(": pass.")
+
+
+def test_the_guides_crowd_keeps_colliding() -> None:
+    # the hint: "its crowd stays within 1 s, so the clients keep colliding"
+    guide = crowd(Formula(WRONG_STRATEGIES["the guide's additive jitter"]))
+    full = crowd(backoff.full_jitter(BASE, CAP))
+    assert full.served == CLIENTS and guide.calls > MORE_CALLS * full.calls, (
+        f"lesson 06: the guide's crowd now makes {guide.calls} calls against full "
+        f"jitter's {full.calls}; the lesson says it keeps colliding")
+
+
+# -- exercise 06.2: a retry loop of your own ----------------------------------------------
+
+def loop(*, first_n: int = 0, keep_base: bool = False, sleep_after_last: bool = False,
+         retry_everything: bool = False, swallow: bool = False,
+         draws: int = 1) -> Callable[..., Any]:
+    """A retry loop with one plausible mistake switched on."""
+
+    def call_with_backoff(call: Callable[[], Any], strategy: Any, attempts: int,
+                          clock: Any, rng: random.Random) -> Any:
+        previous = strategy.base
+        for n in range(attempts):
+            try:
+                return call()
+            except Exception as e:
+                last = n == attempts - 1
+                if not retry_everything and not resilience.classify(e).retryable:
+                    raise
+                if last and not sleep_after_last:
+                    if swallow:
+                        return None
+                    raise
+                for _ in range(draws - 1):
+                    rng.random()
+                delay = strategy.next_delay(n + first_n, previous, rng.random())
+                previous = previous if keep_base else delay
+                clock.sleep(delay)
+                if last:
+                    raise
+        return None
+
+    return call_with_backoff
+
+
+WRONG_LOOPS = {
+    "n starts at 1": loop(first_n=1),
+    "previous stays at base": loop(keep_base=True),
+    "a wait after the last attempt": loop(sleep_after_last=True),
+    "a 400 retried": loop(retry_everything=True),
+    "the last error swallowed": loop(swallow=True),
+    "two draws per wait": loop(draws=2),
+}
+
+
+def test_the_wrong_loop_switches_off_to_the_model_answer(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_call_with_backoff(loop()) is True
+
+
+@pytest.mark.parametrize("name", list(WRONG_LOOPS))
+def test_checker_06_2_rejects_a_plausible_wrong_loop(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_call_with_backoff(WRONG_LOOPS[name]) is False, name
+    assert "not yet" in capsys.readouterr().out

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from course.lesson07 import check_wait, check_worker_rng, outage_herd, rate_limited_herd
 
 from resilience import backoff
 from resilience.lab import HerdResult, herd
@@ -75,3 +78,72 @@ def test_three_attempts_cannot_ride_out_a_30_s_outage() -> None:
         1, 0.5, 0) == 1.5
     assert backoff.sdk_default().next_delay(0, 0.5, 0) + backoff.sdk_default().next_delay(
         1, 0.5, 0) == 1.5
+
+
+# -- exercise 07.1: retry-after as a floor ------------------------------------------------
+
+def x(n: int) -> float:
+    return min(30.0, 0.5 * 2**n)
+
+
+WRONG_WAITS: dict[str, Callable[[int, float | None, float], float]] = {
+    "exactly retry-after (the SDK)": lambda n, ra, u: ra if ra is not None else u * x(n),
+    "the floor without jitter": lambda n, ra, u: max(ra or 0.0, x(n)),
+    "retry-after ignored": lambda n, ra, u: u * x(n),
+    "retry-after plus a second of jitter": lambda n, ra, u: (ra or 0.0) + u,
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_WAITS))
+def test_checker_07_1_rejects_a_wait_that_keeps_the_herd_together_or_is_rude(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_wait(WRONG_WAITS[name]) is False, name
+    assert "not yet" in capsys.readouterr().out
+
+
+def test_waiting_exactly_retry_after_turns_95_then_90_away() -> None:
+    # the hint of 07.1: at t = 0, 5 are served and 95 get a 429 with retry-after 1 s;
+    # all come back at t = 1 s, 5 more are served and 90 are turned away again.
+    seen: list[tuple[int, float | None]] = []
+
+    def exact(n: int, retry_after: float | None, u: float) -> float:
+        seen.append((n, retry_after))
+        assert retry_after is not None
+        return retry_after
+
+    run = rate_limited_herd(exact)
+    assert seen[:95] == [(0, 1.0)] * 95 and seen[95:185] == [(1, 1.0)] * 90, (
+        "lesson 07: the 429s of the rate-limited herd changed; the hint says 95 clients "
+        "are turned away at t = 0 and 90 at t = 1 s, with retry-after 1 s")
+    assert (run.served, run.rude) == (50, 0)  # 5 per round, 10 rounds
+
+
+# -- exercise 07.2: every worker its own random source -------------------------------------
+
+WRONG_RNGS: dict[str, Callable[[int, int], Any]] = {
+    "the same seed for every worker": lambda worker, seed: random.Random(seed),
+    "never seeded": lambda worker, seed: random.Random(),
+    "the seed ignored": lambda worker, seed: random.Random(worker),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_RNGS))
+def test_checker_07_2_rejects_random_sources_that_are_shared_or_unrepeatable(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_worker_rng(WRONG_RNGS[name]) is False, name
+    assert "not yet" in capsys.readouterr().out
+
+
+def test_checker_07_2_passes_a_plain_sum_of_seed_and_worker(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_worker_rng(lambda worker, seed: random.Random(seed * 1_000_003 + worker))
+
+
+def test_workers_seeded_alike_come_back_as_one_wave_of_100() -> None:
+    # the hint of 07.2: random.Random(seed) for every worker keeps the herd in one wave
+    alike = outage_herd(lambda worker, seed: random.Random(seed))
+    assert alike.peak == 100 and alike.served < 100, (
+        f"lesson 07: workers seeded alike now peak at {alike.peak} attempts/s with "
+        f"{alike.served} served; the hint says one wave of 100")
+    apart = outage_herd(lambda worker, seed: random.Random(f"{seed}-{worker}"))
+    assert apart.peak <= 30 and apart.served == 100

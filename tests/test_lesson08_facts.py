@@ -293,3 +293,52 @@ def test_exercise_08_2_rejects_a_429_counter_inside_the_breaker(
 
     assert check_is_failure(counts_429_only_in_a_breaker) is False
     assert "ten 429s opened the breaker" in capsys.readouterr().out
+
+
+# -- the breaker-state plot and its playground ----------------------------------------------
+
+def test_the_plot_shades_the_outage_red_and_the_open_circuit_grey(
+        lesson: dict[str, Any]) -> None:
+    """The outage has the colour it has in every plot; "open" has its own (issue 11)."""
+    from matplotlib.colors import to_rgba
+
+    from resilience.lab.plots import OPEN_COLOUR, OUTAGE_COLOUR
+
+    ax = lesson["draw"](5, 10.0).axes[0]
+    outage, *open_spans = ax.patches
+    assert outage.get_facecolor() == to_rgba(OUTAGE_COLOUR, 0.08)
+    assert (outage.get_x(), outage.get_width()) == (20.0, 45.0), "lesson 08: outage 20-65 s"
+    assert [(p.get_x(), p.get_x() + p.get_width()) for p in open_spans] == [(24.0, 74.0)], (
+        "lesson 08: the grey band should run from the opening (24 s) to the close (74 s), "
+        "one band across the failed trials")
+    assert all(p.get_facecolor()[:3] == to_rgba(OPEN_COLOUR)[:3] for p in open_spans)
+    assert to_rgba(OPEN_COLOUR)[:3] != to_rgba(OUTAGE_COLOUR)[:3]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "outage (529)", "state", "open: calls rejected"]
+
+
+@pytest.mark.parametrize(("threshold", "timeout", "title"), [
+    (5, 10.0, "9 calls hit the outage, 45 rejected; closed at t = 74 s"),
+    (1, 10.0, "5 calls hit the outage, 45 rejected; closed at t = 70 s"),
+    (5, 40.0, "6 calls hit the outage, 64 rejected; still open at t = 90 s"),   # the prose
+])
+def test_the_playground_draw_counts_both_sides(lesson: dict[str, Any], threshold: int,
+                                               timeout: float, title: str) -> None:
+    got = lesson["draw"](threshold, timeout).axes[0].get_title()
+    assert got == title, f"lesson 08: draw({threshold}, {timeout}) is titled {got!r}"
+
+
+def test_moving_a_slider_redraws_the_playground(lesson: dict[str, Any]) -> None:
+    from resilience.lab.playground import Playground
+
+    sliders = lesson["sliders"]
+    assert {name: s.value for name, s in sliders.items()} == {"threshold": 5, "timeout": 10.0}
+    assert all(s.continuous_update is False for s in sliders.values())
+    playground = Playground(sliders, lesson["draw"], "text")
+    first = playground.image.value
+    try:
+        sliders["timeout"].value = 40.0
+        assert playground.draws == 2 and playground.image.value != first
+    finally:
+        sliders["timeout"].value = 10.0
+    assert repr(playground) == "text"

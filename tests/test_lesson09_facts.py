@@ -157,6 +157,36 @@ def test_the_chain_answers_where_the_main_model_alone_answers_about_half(
     assert during.count("cache") + during.count("static") <= 10   # "the few"
 
 
+def test_fallbacks_before_the_outage_are_the_main_models_everyday_failures(
+        lesson: dict[str, Any]) -> None:
+    """Issue 11: the plot shows fallbacks before t = 60 s; the lesson explains them."""
+    before = lesson["before"]
+    assert dict(before) == {"main": 56, "smaller": 3, "static": 1}, (
+        f"lesson 09: before the outage the steps were {dict(before)}, the lesson prints "
+        "56 main, 3 smaller, 1 static")
+    failed = [c for c in lesson["calls"] if c.model == MODEL and c.time < 60 and c.status != 200]
+    assert len(failed) == 60 - before["main"] == 4, (
+        "lesson 09: every fallback before the outage should follow a failed main call "
+        f"(the main model's random 5 %); {len(failed)} main calls failed")
+    assert {c.status for c in failed} <= {429, 500, 529}
+
+
+def test_the_steps_plot_shades_the_outage_and_stacks_every_request(
+        lesson: dict[str, Any]) -> None:
+    from matplotlib.colors import to_rgba
+
+    from resilience.lab.plots import OUTAGE_COLOUR, plot_fallback_steps
+
+    ax = plot_fallback_steps(lesson["steps"], outage=(60, 140)).axes[0]
+    outage, *bars = ax.patches
+    assert outage.get_facecolor() == to_rgba(OUTAGE_COLOUR, 0.08)
+    assert sum(bar.get_height() for bar in bars) == 200
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "main model down", "main", "smaller", "cache", "static"]
+    first_block = [bar.get_height() for bar in bars[::10]]      # block 0 of each step
+    assert first_block == [18, 2, 0, 0], "lesson 09: the arrow points at 2 early fallbacks"
+
+
 def test_a_breaker_on_the_main_step_skips_it_during_the_outage(lesson: dict[str, Any]) -> None:
     def hits(calls: list[Any]) -> int:
         return sum(call.model == MODEL and 60 <= call.time < 140 for call in calls)

@@ -201,3 +201,52 @@ def test_with_the_budget_empty_the_sdk_stops_at_once() -> None:
     assert len(api.calls) == 1 and clock.now() == 0.0, (
         f"lesson 11: with an empty budget the SDK made {len(api.calls)} attempts over "
         f"{clock.now():.2f} s, the lesson says it stops retrying at once")
+
+
+# -- the amplification plot and the budget playground ----------------------------------------
+
+def test_the_amplification_plot_is_linear_with_plain_labels() -> None:
+    """Issue 11: 4 vs 64 on a log axis with jargon labels; now a linear axis, plain words."""
+    from resilience.lab.plots import plot_amplification
+
+    ax = plot_amplification(amplification(3, 4, 1.0, requests=1000, seed=SEED)).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert all("_" not in label for label in labels), labels
+    assert labels[:2] == ["every layer retries", "only the top layer retries"]
+    assert [t.get_text() for t in ax.texts] == ["64.0 calls", "4.0 calls", "1.3 calls"]
+
+
+def test_with_bucket_is_the_labs_token_bucket_draw_for_draw(lesson: dict[str, Any]) -> None:
+    lab = {r.failure_rate: (r.load, r.success_rate)
+           for r in budgets(lesson["rates"], seed=SEED, requests=1000,
+                            policies=("token_bucket",))}
+    assert lesson["bucket"] == lab, (
+        "lesson 11: with_bucket(x, 0.1) no longer matches the lab's token_bucket; the lesson "
+        "prints 'same as the lab: True'")
+
+
+def test_the_budget_playground_titles_and_prose(lesson: dict[str, Any]) -> None:
+    draw, table = lesson["draw_budget"], lesson["table"]
+    assert draw(0.1).axes[0].get_title() == (
+        "ratio 0.10: 1.10x load at x = 1.0, 88.0% succeed at x = 0.2")
+    ax = draw(0.5).axes[0]
+    assert ax.get_title() == "ratio 0.50: 1.50x load at x = 1.0, 99.8% succeed at x = 0.2"
+    assert table[("retries", 0.2)].success_rate == 0.998      # "as many as plain retries"
+    assert table[("retries", 1.0)].load == 4.0                # "1.5x, not 4x"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "retries", "retry_breaker", "adaptive_throttle", "token_bucket, ratio 0.50"]
+
+
+def test_moving_the_ratio_slider_redraws(lesson: dict[str, Any]) -> None:
+    from resilience.lab.playground import Playground
+
+    slider = lesson["slider"]
+    assert (slider.value, slider.continuous_update) == (0.1, False)
+    playground = Playground({"ratio": slider}, lesson["draw_budget"], "text")
+    first = playground.image.value
+    try:
+        slider.value = 0.5
+        assert playground.draws == 2 and playground.image.value != first
+    finally:
+        slider.value = 0.1

@@ -32,6 +32,24 @@ def test_plot_delays_draws_the_core_strategies_schedule() -> None:
     assert [t.get_text() for t in ax.get_legend().get_texts()] == list(strategies)
 
 
+def test_plot_delays_explains_its_bars_and_keeps_them_apart() -> None:
+    strategies = {"full_jitter": backoff.full_jitter(0.5, 30.0),
+                  "equal_jitter": backoff.equal_jitter(0.5, 30.0)}
+    fig = plots.plot_delays(strategies, retries=4, samples=50)
+    ax = fig.axes[0]
+    assert "90 %" in ax.get_legend().get_title().get_text()  # what a bar means
+    assert ax.get_yscale() == "log"
+    full_bars, equal_bars = ax.collections                 # one set of bars per strategy
+    full_x = {round(float(seg[0][0]), 6) for seg in full_bars.get_segments()}
+    equal_x = {round(float(seg[0][0]), 6) for seg in equal_bars.get_segments()}
+    assert len(full_x) == 4 and not full_x & equal_x      # side by side, never on top
+    lows_highs = [(seg[0][1], seg[1][1]) for seg in full_bars.get_segments()]
+    assert all(low < high for low, high in lows_highs)    # jitter: a real spread
+    full, equal = ax.get_lines()
+    assert full.get_marker() != equal.get_marker()
+    assert full.get_linestyle() != equal.get_linestyle()
+
+
 def test_plot_timeline_shades_the_outage_and_draws_each_strategy() -> None:
     results = [herd(200, "exponential", seed=0, outage=10.0),
                herd(200, "full_jitter", seed=0, outage=10.0)]
@@ -42,7 +60,28 @@ def test_plot_timeline_shades_the_outage_and_draws_each_strategy() -> None:
     assert len(ax.patches) == 1                          # the shaded outage
     assert list(ax.get_lines()[0].get_ydata()) == list(results[0].timeline)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["outage (529)", "exponential", "full_jitter"]
+    assert labels == ["outage (529)", "exponential", "full_jitter", "capacity (50/s)"]
+
+
+def test_plot_timeline_draws_the_capacity_after_the_outage() -> None:
+    results = [herd(200, "exponential", seed=0, outage=10.0, capacity=20.0)]
+    ax = plots.plot_timeline(results).axes[0]
+    (capacity,) = ax.collections
+    (start, level), (end, level_at_end) = capacity.get_segments()[0]
+    assert (start, level, level_at_end) == (10.0, 20.0, 20.0)
+    assert end >= len(results[0].timeline) - 1
+    no_line = plots.plot_timeline(results, capacity=0.0).axes[0]
+    assert not no_line.collections
+
+
+def test_plot_timeline_keeps_the_legend_clear_of_the_spikes() -> None:
+    results = [herd(1000, "exponential", seed=0), herd(1000, "full_jitter", seed=0)]
+    fig = plots.plot_timeline(results)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1        # outside the axes, to the right
+    assert legend.x1 <= fig.bbox.x1                       # and still on the figure
 
 
 def test_plot_load_vs_failure_one_line_per_policy() -> None:
@@ -62,6 +101,19 @@ def test_plot_brooker2015_has_work_and_time_panels() -> None:
     assert time_ax.get_ylabel().endswith("[ms]")
     assert "jitter" in fig.get_suptitle()
     assert tuple(fig.get_size_inches()) == plots.WIDE
+
+
+def test_plot_brooker2015_keeps_equal_jitter_from_hiding_full_jitter() -> None:
+    fig = plots.plot_brooker2015(brooker2015([5, 10], runs=2, seed=0))
+    for ax in fig.axes:
+        assert ax.get_legend() is not None                # both panels
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        full, equal = lines["full_jitter"], lines["equal_jitter"]
+        assert full.get_marker() != equal.get_marker()
+        assert full.get_linestyle() != equal.get_linestyle()
+        assert equal.get_markerfacecolor() == "none"       # hollow: the line beneath shows
+    looks = {(line.get_marker(), line.get_linestyle()) for line in fig.axes[0].get_lines()}
+    assert len(looks) == 5                                # every strategy its own look
 
 
 def test_plot_amplification_bars() -> None:
@@ -104,3 +156,60 @@ def test_empty_inputs_are_refused() -> None:
         plots.plot_timeline([])
     with pytest.raises(ValueError, match="history"):
         plots.plot_breaker_history([])
+
+
+# -- playgrounds ------------------------------------------------------------------------
+
+def test_a_playground_redraws_when_a_control_moves() -> None:
+    from resilience.lab.playground import herd_playground
+
+    playground = herd_playground(clients=200)
+    before = bytes(playground.image.value)
+    assert before.startswith(b"\x89PNG") and playground.draws == 1
+    playground.controls["capacity"].value = 100.0
+    assert playground.draws == 2 and bytes(playground.image.value) != before
+    playground.controls["clients"].value = 300
+    assert playground.draws == 3
+    assert plt.get_fignums() == []                        # drawn, then closed
+
+
+def test_the_jitter_playground_redraws_per_strategy() -> None:
+    from resilience.lab.playground import jitter_playground
+
+    playground = jitter_playground()
+    assert set(playground.controls) == {"strategy", "base", "cap"}
+    before = bytes(playground.image.value)
+    playground.controls["strategy"].value = "exponential"
+    assert bytes(playground.image.value) != before
+
+
+def test_a_playground_shows_stable_text_without_a_kernel() -> None:
+    from resilience.lab.playground import herd_playground, jitter_playground
+
+    for make in (herd_playground, jitter_playground):
+        bundle = make()._repr_mimebundle_()
+        assert bundle["text/plain"] == make()._repr_mimebundle_()["text/plain"]
+        assert "needs a running kernel" in bundle["text/plain"]
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_a_playground_refuses_bad_settings() -> None:
+    from resilience.lab.playground import Playground
+
+    with pytest.raises(ValueError, match="controls"):
+        Playground({}, lambda: plt.figure(), "text")
+    import ipywidgets
+
+    with pytest.raises(TypeError, match="draw"):
+        Playground({"x": ipywidgets.IntSlider()}, "not a function", "text")  # type: ignore[arg-type]
+
+
+def test_importing_the_lab_does_not_need_ipywidgets() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, resilience.lab, resilience.lab.playground; "
+            "print('ipywidgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"

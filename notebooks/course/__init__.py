@@ -4,8 +4,8 @@ Each lesson ``NN`` has a module ``course.lessonNN`` with one checker per
 exercise, gathered in its ``CHECKS`` dict (exercise name -> checker). In a notebook the
 learner fills in a stub and runs the checker::
 
-    from course.lesson06 import check_full_jitter
-    check_full_jitter(my_full_jitter)
+    from course.lesson06 import check_guide_fixed
+    check_guide_fixed(GuideFixed)
 
 A checker prints one line, and returns True (pass), False (not yet) or None (the stub still
 raises ``NotImplementedError``: "not attempted yet", so a fresh notebook runs top to bottom).

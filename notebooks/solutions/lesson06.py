@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+from collections.abc import Callable
 from typing import Any
 
-
-def full_jitter_delay(n: int, base: float, cap: float, u: float) -> float:
-    """The delay before retry ``n`` (0 first): uniform in [0, min(cap, base * 2**n))."""
-    return u * min(cap, base * 2**n)
+import resilience
+from resilience.clock import Clock
 
 
-def calls_saved(rows: Iterable[Any], clients: int = 100) -> float:
-    """The share of write calls full jitter saves against plain exponential at N = clients."""
-    calls = {r.strategy: r.calls for r in rows if r.clients == clients}
-    return 1 - calls["full_jitter"] / calls["exponential"]
+class GuideFixed:
+    """The guide's backoff with its jitter fixed: full jitter, base 1 s, cap 60 s."""
+
+    base = 1.0
+    cap = 60.0
+
+    def next_delay(self, n: int, previous: float, u: float) -> float:
+        """Uniform in [0, min(cap, base * 2**n)): the jitter scales with the wait."""
+        return u * min(self.cap, self.base * 2**n)
+
+
+def call_with_backoff(call: Callable[[], Any], strategy: Any, attempts: int, clock: Clock,
+                      rng: random.Random) -> Any:
+    """Call ``call()`` up to ``attempts`` times, waiting ``strategy.next_delay`` between."""
+    previous = strategy.base
+    for n in range(attempts):
+        try:
+            return call()
+        except Exception as e:
+            if n == attempts - 1 or not resilience.classify(e).retryable:
+                raise
+            previous = strategy.next_delay(n, previous, rng.random())
+            clock.sleep(previous)
+    raise AssertionError("unreachable: the last attempt returns or raises")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+import random
 
 
-def attempt_times(base: float, cap: float, attempts: int) -> list[float]:
-    """Send times of a client with plain exponential backoff: 0, then after each wait."""
-    times = [0.0]
-    for n in range(attempts - 1):
-        times.append(times[-1] + min(cap, base * 2**n))
-    return times
+def wait(n: int, retry_after: float | None, u: float) -> float:
+    """Full jitter, with the server's ``retry-after`` as a floor under it."""
+    jittered = u * min(30.0, 0.5 * 2**n)
+    return jittered if retry_after is None else max(retry_after, jittered)
 
 
-def recovery_peak(result: Any) -> int:
-    """The most attempts in one second, over the seconds that start after the outage."""
-    return max(result.timeline[math.ceil(result.outage_s):])
+def worker_rng(worker_id: int, seed: int) -> random.Random:
+    """A random source of this worker's own, the same on every run with this seed."""
+    return random.Random(f"{seed}-{worker_id}")

@@ -13,7 +13,8 @@
 # - see what jitter does to 1,000 clients that failed together
 # - find the mistake in a popular guide's backoff formula, and fix it
 # - reproduce the AWS jitter study (Brooker, 2015) and compare your numbers with its claims
-# - write full jitter yourself, and measure what it saves
+# - write a strategy that `resilience.retry` runs through an outage, and a retry loop of
+#   your own that uses one
 
 # %%
 import json
@@ -22,11 +23,10 @@ from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from course.lesson06 import check_calls_saved, check_full_jitter
+from course.lesson06 import check_call_with_backoff, check_guide_fixed
 
 from resilience import backoff
-from resilience.lab import brooker2015
-from resilience.lab.plots import plot_brooker2015, plot_delays
+from resilience.lab import brooker2015, playground, plots
 
 SEED = 0
 
@@ -61,17 +61,36 @@ for name, strategy in strategies.items():
     print(f"{name:20}", " ".join(f"{next(waits):5.2f}" for _ in range(6)))
 
 # %% [markdown]
-# One client tells you little. The plot draws 200 clients per strategy: the line is the
-# median wait, the band holds 90 % of the clients. Look for the width of each band.
-# Exponential has no band at all. Full jitter's band reaches down to 0. The SDK's band is
-# narrow (its jitter only shortens the wait, to 75-100 %) and flat from retry 5 on, where it
-# caps at 8 s. Decorrelated jitter is left out: its band is so wide it hides the others.
-# Add it back (`plot_delays(strategies, ...)`) to see.
+# One client tells you little. The plot draws 200 clients per strategy. How to read it:
+#
+# - **the line** joins each strategy's *median* wait (half the clients wait less);
+# - **the bar** at each retry spans the 5th to the 95th percentile: 90 % of the clients
+#   wait a time inside it. A tall bar means a crowd spread far apart;
+# - the bars of the strategies stand side by side, and the y axis is logarithmic (each
+#   grid line up doubles the wait), so early retries are as readable as late ones.
+#
+# Look for the height of each bar. Exponential has no bar at all: every client waits the
+# same. Full jitter's bar reaches far down, towards 0. The SDK's bar is short (its jitter
+# only shortens the wait, to 75-100 %) and flat from retry 5 on, where it caps at 8 s.
+# Decorrelated jitter is left out to keep the plot calm; add it back
+# (`plots.plot_delays(strategies, ...)`) to see its tall bars.
 
 # %%
 shown = {name: s for name, s in strategies.items() if name != "decorrelated_jitter"}
-fig = plot_delays(shown, retries=8, samples=200, seed=SEED)
+fig = plots.plot_delays(shown, retries=8, samples=200, seed=SEED)
 plt.show()
+
+# %% [markdown]
+# ### Playground: one strategy at a time
+#
+# With a running kernel, the cell below shows sliders. Pick a strategy and move its
+# base and cap: the left panel redraws its waits, the right one shows when 200 clients
+# that failed together send their 5th attempt. Look at the title of the right panel: the
+# busiest 100 ms. (Without a kernel you see one line of text; the plot above is the
+# same picture for four strategies.)
+
+# %%
+playground.jitter_playground()
 
 # %% [markdown]
 # ## What jitter does to a crowd
@@ -180,10 +199,12 @@ for r in at_100.values():
 # In your run at N = 100, plain exponential backoff makes more than twice the calls of full
 # jitter, and takes over ten times as long: its clients keep colliding, because they keep
 # retrying at the same moments. `none` is fastest but makes the most calls. In the plot,
-# look at how the gap grows with N (the time axis is logarithmic).
+# look at how the gap grows with N (the time axis is logarithmic). Each strategy has its
+# own marker and line style: in the left panel equal jitter (orange triangles, dashed)
+# lies almost on top of full jitter (blue squares), because the two do the same work.
 
 # %%
-fig = plot_brooker2015(rows)
+fig = plots.plot_brooker2015(rows)
 plt.show()
 
 # %% [markdown]
@@ -191,13 +212,17 @@ plt.show()
 #
 # The blog publishes figures, not tables, so its claims are in words. Each one is stored
 # with its source in `data/published_claims.json`, together with a check a computer can
-# run. `measure` computes what a check looks at, from your rows at N = 100.
+# run. Load the study's claims first.
 
 # %%
 claims = json.loads(Path("../data/published_claims.json").read_text())["claims"]
 study = [c for c in claims if c["id"].startswith("brooker2015.")]
 
+# %% [markdown]
+# `measure` computes what a check looks at (a ratio, or the slowest strategy), from your
+# rows at N = 100.
 
+# %%
 def measure(check):
     metric = check["metric"]
     if "ratio" in check:
@@ -206,6 +231,11 @@ def measure(check):
     return max(check["among"], key=lambda name: getattr(at_100[name], metric))
 
 
+# %% [markdown]
+# `holds` compares what you measured with the check's bound: a name (`largest`), an
+# upper or lower bound, or a range.
+
+# %%
 def holds(check, ours):
     if "largest" in check:
         return ours == check["largest"]
@@ -249,40 +279,59 @@ for claim in study:
 #   same unit (seconds here). The `notes` in the claims file say what goes wrong otherwise.
 
 # %% [markdown]
-# ## Exercise 06.1: full jitter by hand
+# ## Exercise 06.1: the guide's backoff, fixed
 #
-# Write `full_jitter_delay(n, base, cap, u)`: the full-jitter wait before retry `n`
-# (0 for the first retry), given a uniform draw `u` in [0, 1). The checker compares it with
-# `backoff.full_jitter(base, cap).next_delay(n, base, u)` on 36 cases.
+# Write the class `GuideFixed`: a backoff strategy with the guide's base (1 s) and cap
+# (60 s), whose `next_delay(n, previous, u)` returns the wait before retry `n` (0 first).
+# Keep the guide's exponential growth, but make the jitter scale with the wait. Every
+# wait must lie between 0 and 60 s.
+#
+# The checker does not read your formula: it *runs* it. 200 clients call a server that
+# is down for 10 s and then takes 5 requests a second. Each client uses the real
+# `resilience.retry(backoff=GuideFixed(), ...)`. You pass when every client is served,
+# with at most 25 % more calls and 50 % more time than full jitter (same base and cap).
 
 # %%
-def full_jitter_delay(n, base, cap, u):
+class GuideFixed:
+    base = 1.0
+    cap = 60.0
+
+    def next_delay(self, n, previous, u):
+        raise NotImplementedError
+
+
+check_guide_fixed(GuideFixed)
+
+# %% [markdown]
+# **Hint**: cap the exponential first, then scale it by `u`:
+# `u * min(self.cap, self.base * 2**n)`. The guide's `2**n + u` fails: its crowd stays
+# within 1 s, so the clients keep colliding. Equal or decorrelated jitter pass too; try
+# them.
+#
+# ## Exercise 06.2: a retry loop that uses a strategy
+#
+# `resilience.retry` calls `next_delay` for you. Write the loop yourself, for any
+# strategy: `call_with_backoff(call, strategy, attempts, clock, rng)` calls `call()` at
+# most `attempts` times and returns its result. After a failure that
+# `resilience.classify(e).retryable` allows, it waits
+# `strategy.next_delay(n, previous, rng.random())` with `clock.sleep`: `n` is 0 before
+# the first retry, and `previous` starts at `strategy.base`, then is the last wait.
+# No wait after the last attempt: re-raise its error. Re-raise a non-retryable error at
+# once. The checker runs your loop against the simulated API with decorrelated jitter
+# (the one strategy that reads `previous`) and checks every wait to the microsecond.
+
+# %%
+def call_with_backoff(call, strategy, attempts, clock, rng):
     raise NotImplementedError
 
 
-check_full_jitter(full_jitter_delay)
+check_call_with_backoff(call_with_backoff)
 
 # %% [markdown]
-# **Hint**: cap the exponential first, then scale it by `u`: `u * min(cap, base * 2**n)`.
-# Capping after the jitter would give a different (and worse) spread near the cap.
-#
-# ## Exercise 06.2: what full jitter saves
-#
-# Write `calls_saved(rows, clients=100)`: the share of write calls full jitter saves
-# compared with plain exponential backoff, at `clients` clients, from rows like `rows`
-# above. For example 0.6 means full jitter made 60 % fewer calls. Then run it on your rows.
-
-# %%
-def calls_saved(rows, clients=100):
-    raise NotImplementedError
-
-
-check_calls_saved(calls_saved)
-
-# %% [markdown]
-# **Hint**: keep only the rows with `r.clients == clients`, make a dict from
-# `r.strategy` to `r.calls`, and return `1 - full / exponential`. Once it passes, try
-# `calls_saved(rows, 190)`: does the saving grow with N?
+# **Hint**: `for n in range(attempts):` then `try: return call()`. In the `except
+# Exception as e:` branch, `raise` when `n == attempts - 1` or the error is not
+# retryable; otherwise compute `previous = strategy.next_delay(n, previous, rng.random())`
+# and `clock.sleep(previous)`.
 #
 # ## Recap
 #
@@ -294,5 +343,7 @@ check_calls_saved(calls_saved)
 # - In your reproduction of Brooker's study, full jitter makes less than half the calls of
 #   plain exponential at N = 100, and finishes more than ten times sooner. The study itself
 #   shows these as curves; the ratios are your measurements.
+# - A strategy is any object with `base` and `next_delay`: `resilience.retry` runs yours
+#   as it runs its own.
 #
 # **Next:** [Lesson 07: The thundering herd](07_thundering_herd.ipynb)

@@ -14,13 +14,15 @@
 # - compare plain exponential backoff, full jitter and the SDK's schedule on totals and
 #   latency
 # - find out why waiting *exactly* `retry-after` can bring clients back together
-# - change the capacity and the strategy, and watch the herd change
+# - change the herd's size, the capacity and the strategy, and watch the herd change
+# - make a herd stop synchronising, through the simulated API
 
 # %%
 import matplotlib.pyplot as plt
-from course.lesson07 import check_attempt_times, check_recovery_peak
+from course.lesson07 import check_wait, check_worker_rng
 
 from resilience.lab import herd
+from resilience.lab.playground import herd_playground
 from resilience.lab.plots import plot_timeline
 
 SEED = 0
@@ -58,8 +60,9 @@ print(plain.timeline[:16])
 # ## Three schedules, second by second
 #
 # Now the same herd with full jitter (the default of `resilience.retry`) and with the
-# SDK's schedule. In the plot, the shaded band is the outage. Look at what happens after
-# it, at t = 30 s, when the server can take 50 requests per second.
+# SDK's schedule. In the plot, the shaded band is the outage, and the dashed black line is
+# what the server can take once it is back: 50 requests per second. Look at what happens
+# after t = 30 s: which line stays near the dashed one?
 
 # %%
 results = [plain] + [herd(CLIENTS, name, seed=SEED) for name in ("full_jitter", "sdk_default")]
@@ -132,9 +135,18 @@ for name in ("sdk_default", "full_jitter"):
 #
 # ## Your turn: change the herd
 #
-# Change `capacity` (try 20.0, then 200.0) and `strategy` (try `"equal_jitter"`,
-# `"decorrelated_jitter"`, `"exponential"`) and run the cell again. Watch `served` and
-# `peak after`. With more capacity, does plain exponential backoff serve everyone?
+# With a running kernel, the playground below has sliders for the herd's size and the
+# server's capacity, and a strategy to draw beside plain exponential. Move them and watch
+# the picture and the title (clients served). Try a capacity of 200: does plain
+# exponential backoff serve everyone now? (Without a kernel you see one line of text.)
+
+# %%
+herd_playground()
+
+# %% [markdown]
+# The same in numbers: change `capacity` (try 20.0, then 200.0) and `strategy` (try
+# `"equal_jitter"`, `"decorrelated_jitter"`, `"exponential"`) and run the cell again.
+# Watch `served` and `peak after`.
 
 # %%
 capacity = 50.0
@@ -163,42 +175,55 @@ for name in ("exponential", "full_jitter", "sdk_default"):
 # that answers meanwhile (lesson 09).
 
 # %% [markdown]
-# ## Exercise 07.1: when does a client without jitter send?
+# ## Exercise 07.1: retry-after as a floor, with jitter under it
 #
-# Write `attempt_times(base, cap, attempts)`: the times at which a client with plain
-# exponential backoff sends its attempts, the first at 0. The wait before retry `n`
-# (0 first) is `min(cap, base * 2**n)`. For example `attempt_times(0.5, 30.0, 4)` is
-# `[0.0, 0.5, 1.5, 3.5]`. Then print `attempt_times(0.5, 30.0, 10)` and find each time
-# in the red spikes of the plot.
+# Write `wait(n, retry_after, u)`: how long a client waits before retry `n` (0 first).
+# `retry_after` is the server's `retry-after` in seconds, or None when it sent none; `u`
+# is the client's uniform draw in [0, 1).
+#
+# The checker runs a herd through the simulated API: 100 real SDK clients send at once
+# to a server that takes 5 requests a second and answers the rest with a 429 and a
+# `retry-after` in whole seconds, as the real API does. Each client has 10 attempts and
+# waits what your `wait` says. You pass when no wait is shorter than `retry-after`, and
+# all 100 are served in at most 600 requests.
 
 # %%
-def attempt_times(base, cap, attempts):
+def wait(n, retry_after, u):
     raise NotImplementedError
 
 
-check_attempt_times(attempt_times)
+check_wait(wait)
 
 # %% [markdown]
-# **Hint**: start with `times = [0.0]`, then for `n` in `range(attempts - 1)` append
-# `times[-1] + min(cap, base * 2**n)`.
+# **Hint**: `return retry_after` alone is what the SDK does: the 95 clients turned away
+# at t = 0 all come back at t = 1 s, and 90 are turned away again. Compute full jitter,
+# `u * min(30.0, 0.5 * 2**n)`, and return the larger of it and `retry_after` (just the
+# jitter when `retry_after` is None).
 #
-# ## Exercise 07.2: the peak after the outage
+# ## Exercise 07.2: every worker its own random source
 #
-# Write `recovery_peak(result)`: the most attempts the server received in one second,
-# counting only the seconds that start once the outage is over. `result.timeline[s]` is
-# the attempts in second `[s, s + 1)`; the outage lasts `result.outage_s` seconds. For the
-# plain herd above it should give 1000.
+# Jitter only spreads a herd if every client draws *different* numbers. A common bug: each
+# worker process seeds its random source the same way at start-up, so all of them jitter
+# alike and stay in lockstep. Write `worker_rng(worker_id, seed)`: worker `worker_id`'s
+# random source (a `random.Random`). The same arguments must give the same draws (so a
+# run repeats), and a different `seed` different draws.
+#
+# The checker runs 100 workers through the simulated API, each with the real
+# `resilience.retry(backoff=full_jitter(), rng=worker_rng(i, seed))`, into a 10 s outage,
+# then a server that takes 10 requests a second. You pass when all are served and no
+# second after the outage sees more than 30 attempts.
 
 # %%
-def recovery_peak(result):
+def worker_rng(worker_id, seed):
     raise NotImplementedError
 
 
-check_recovery_peak(recovery_peak)
+check_worker_rng(worker_rng)
 
 # %% [markdown]
-# **Hint**: the first second that starts after the outage is `math.ceil(result.outage_s)`
-# (`import math`); take `max` of the timeline from there on.
+# **Hint**: `random.Random(seed)` gives every worker the same draws: the herd stays in
+# one wave of 100. `random.Random()` never repeats. Seed with both numbers at once:
+# `random.Random(f"{seed}-{worker_id}")` (`import random` first).
 #
 # ## Recap
 #
@@ -207,6 +232,7 @@ check_recovery_peak(recovery_peak)
 # - Full jitter spreads the herd within seconds: 976 of 1,000 served here, against 200.
 # - `retry-after` is the same for everyone. Use it as a floor under a jittered backoff,
 #   not as the whole schedule.
+# - Jitter needs independent randomness: workers seeded alike retry alike.
 # - No per-request retry rides out a 30 s outage with 3 attempts. Long outages need a
 #   breaker and a fallback.
 #

@@ -26,9 +26,14 @@ from contextlib import suppress
 import anthropic
 import matplotlib.pyplot as plt
 from course.lesson08 import check_is_failure, check_predict_states
+from ipywidgets import FloatSlider, IntSlider
 
+# %% [markdown]
+# From the course's package: the breaker, the simulated API, plots and a playground.
+# %%
 from resilience import CircuitBreaker, CircuitOpenError, VirtualClock, classify
-from resilience.lab.plots import FIGSIZE, course_style, plot_breaker_history
+from resilience.lab.playground import Playground
+from resilience.lab.plots import FIGSIZE, course_style, plot_breaker_history, plot_breaker_states
 from resilience.middleware import BreakerMiddleware
 from resilience.testing import FakeClaude, Outage
 
@@ -40,8 +45,8 @@ PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
 # ## Why stop calling
 #
 # First, what one request costs while the API is down. The simulated API answers three 529s
-# in a row, and the client has the SDK's default retries (2). Look at the number of calls
-# and at the time the request took before it failed: the SDK slept between attempts.
+# in a row, and the client has the SDK's default retries (2). Look at the calls and the
+# time before it failed: the SDK slept between attempts.
 
 # %%
 with FakeClaude(seed=SEED) as api:
@@ -53,9 +58,9 @@ with FakeClaude(seed=SEED) as api:
               f"and {api.clock.now():.2f} s")
 
 # %% [markdown]
-# Three calls and more than a second, for nothing. A thousand users during a one-minute
-# outage make thousands of calls to a service that is already overloaded. An open breaker
-# answers the same request in no time and with no call at all.
+# Three calls and more than a second, for nothing; a thousand users make thousands of
+# calls to a service that is already overloaded. An open breaker answers at once, with
+# no call at all.
 #
 # ## The state machine
 #
@@ -67,8 +72,8 @@ with FakeClaude(seed=SEED) as api:
 # | `open` | is rejected at once (`CircuitOpenError`) | `recovery_timeout` s have passed |
 # | `half_open` | one trial goes through, others are rejected | the trial ends (ok: `closed`) |
 #
-# A trial that succeeds closes the circuit; one that fails opens it for another
-# `recovery_timeout`. The code is short: see `resilience/breaker.py`.
+# A failed trial opens it for another `recovery_timeout`. The code is short: see
+# `resilience/breaker.py`.
 #
 # Here is one with a threshold of 5 failures and a 10 s recovery timeout, on the lesson's
 # virtual clock.
@@ -82,7 +87,21 @@ print(breaker)
 # with an outage (529s) from t = 20 s to t = 65 s. The client has `max_retries=0`, so each
 # request is exactly one call and you can count them. (With the SDK's retries on, the
 # breaker would still count one failure per request, however many attempts it took.)
-# `traffic` records what each request got; pass `None` for no breaker at all.
+# First, one request: `one_request` says what it got. Only an error from the API is
+# `failed`; a refusal by the breaker is `rejected`.
+
+# %%
+def one_request(call, model):
+    try:
+        call(model=model, max_tokens=64, messages=PROMPT)
+        return "ok"
+    except CircuitOpenError:
+        return "rejected"
+    except anthropic.APIStatusError:
+        return "failed"
+
+# %% [markdown]
+# `traffic` sends one a second and records what each got; pass `None` for no breaker.
 
 # %%
 def traffic(breaker, clock, seconds=90):
@@ -92,13 +111,7 @@ def traffic(breaker, clock, seconds=90):
         call = create if breaker is None else breaker(create)
         seen = []
         for _ in range(seconds):
-            try:
-                call(model=api.model, max_tokens=64, messages=PROMPT)
-                seen.append("ok")
-            except CircuitOpenError:
-                seen.append("rejected")
-            except anthropic.APIStatusError:
-                seen.append("failed")
+            seen.append(one_request(call, api.model))
             clock.advance(1.0)
     return seen, api.calls
 
@@ -122,17 +135,40 @@ for t, state in breaker.history:
     print(f"t={t:5.1f} s  {state}")
 
 # %% [markdown]
-# The same history as a picture: the shaded spans are the time the circuit was open; the
-# dashed lines mark the outage.
+# The same history as a picture. The outage is shaded red, as in every plot of the course;
+# the grey band is the time the circuit was open, rejecting calls. Look at both ends: the
+# grey starts after the red (5 failures first) and outlasts it (the next trial).
 
 # %%
-fig = plot_breaker_history(breaker.history, until=90,
+fig = plot_breaker_history(breaker.history, until=90, outage=(20, 65),
                            title="The breaker opens 4 s into the outage and closes 9 s after it")
-ax = fig.axes[0]
-ax.axvline(20, color="grey", linestyle="--", label="outage starts / ends")
-ax.axvline(65, color="grey", linestyle="--")
-ax.legend(loc="upper right")
 plt.show()
+
+# %% [markdown]
+# ### Playground: threshold and timeout
+#
+# `draw` runs the same 90 s of `traffic` with your settings; its title counts both sides:
+# calls that hit the outage, requests rejected. With a running kernel, move the sliders
+# below (without one, you see only a line of text). Try a 40 s timeout: 6 calls hit the
+# outage, but the circuit is still open at t = 90 s, 25 s after the API came back.
+
+# %%
+def draw(threshold, timeout):
+    clock = VirtualClock()
+    trial = CircuitBreaker(failure_threshold=threshold, recovery_timeout=timeout, clock=clock)
+    seen, _ = traffic(trial, clock)
+    t, state = trial.history[-1]
+    end = f"closed at t = {t:g} s" if state == "closed" else "still open at t = 90 s"
+    return plot_breaker_history(trial.history, until=90, outage=(20, 65), title=(
+        f"{seen.count('failed')} calls hit the outage, {seen.count('rejected')} rejected; {end}"))
+
+# %%
+sliders = {"threshold": IntSlider(5, min=1, max=10, description="threshold"),
+           "timeout": FloatSlider(10, min=2, max=40, step=2, description="timeout [s]")}
+for slider in sliders.values():
+    slider.continuous_update = False        # redraw when you let go
+Playground(sliders, draw, "Breaker playground: move failure_threshold and recovery_timeout "
+                          "(needs a running kernel; the static plot is above).")
 
 # %% [markdown]
 # ## What a rejected request sees
@@ -147,15 +183,13 @@ demo = CircuitBreaker(failure_threshold=1, recovery_timeout=10.0, clock=clock)
 with FakeClaude(clock=clock, seed=SEED) as api:
     api.respond("overloaded_error")
     create = demo(api.client(max_retries=0).messages.create)
-    for _ in range(2):
-        try:
-            create(model=api.model, max_tokens=64, messages=PROMPT)
-        except anthropic.APIStatusError as e:
-            print(f"{type(e).__name__}: {e.status_code}")
-        except CircuitOpenError as e:
-            print(f"{type(e).__name__}: {e}")
-            rejected = e
-        clock.advance(4.0)
+    print("first request:", one_request(create, api.model))
+    clock.advance(4.0)
+    try:
+        create(model=api.model, max_tokens=64, messages=PROMPT)
+    except CircuitOpenError as e:
+        print(f"{type(e).__name__}: {e}")
+        rejected = e
 
 # %% [markdown]
 # `classify` knows this error too. It is not worth retrying now, and it carries a
@@ -177,17 +211,16 @@ for name, made in {"without a breaker": without, "with a breaker": calls}.items(
     print(f"{name:18}: {sum(c.status == 529 for c in made):2d} calls hit the outage")
 
 # %% [markdown]
-# Forty-five against nine. With 1,000 users instead of one, that difference is what lets a
-# service come back, instead of being knocked over again by the crowd it failed.
+# Forty-five against nine. With 1,000 users, that difference lets a service come back
+# instead of being knocked over again.
 #
 # ## The breaker inside the SDK
 #
 # So far the breaker wraps your call, `breaker(create)`, and sees one outcome per request.
-# The SDK also runs *middleware* once per HTTP attempt, inside its own retry loop
-# (`anthropic.Anthropic(middleware=[...])`). `BreakerMiddleware(breaker)`, from
-# `resilience.middleware`, puts the breaker there. Below, a client with 4 SDK retries meets
-# an outage; the threshold is 3. `met` notes what each of two requests raised, the HTTP
-# attempts so far and the time taken.
+# The SDK also runs *middleware* once per HTTP attempt, inside its own retry loop;
+# `BreakerMiddleware(breaker)` puts the breaker there. Below, a client with 4 SDK retries
+# meets an outage; the threshold is 3. `met` notes what each of two requests raised, the
+# HTTP attempts so far and the time taken.
 
 # %%
 with FakeClaude(seed=SEED) as api:
@@ -222,10 +255,9 @@ print("the SDK's retry count on each attempt sent:", retries_sent)
 # | retries | yours (`max_retries=0`), or the SDK's, unseen | the SDK's; they stop when it opens |
 # | covers | what you wrap: several calls, a whole stream | every call of the client |
 #
-# Take the middleware when the SDK's retries are your one retry layer; `failure_threshold`
-# then counts attempts, not requests. Take the decorator when you own the retries
-# (`max_retries=0` under `resilience.retry`), or when a failure can come after the status
-# line, as in a stream (lesson 10).
+# Take the middleware when the SDK's retries are your one retry layer (`failure_threshold`
+# then counts attempts). Take the decorator when you own the retries, or when a failure
+# can come after the status line, as in a stream (lesson 10).
 #
 # ## A guide's breaker and its three bugs
 #
@@ -240,15 +272,11 @@ print("the SDK's retry count on each attempt sent:", retries_sent)
 # 3. **Half-open lets everyone in.** When the timeout ends, every caller waiting at that
 #    moment goes through at once, not one trial call.
 #
-# (It also reads the wall clock, `datetime.now()`, so a clock change moves its timeout.
-# `resilience` uses a monotonic clock.) What follows is our own re-creation of that design,
-# in two parts. First the state, and a `history` like `CircuitBreaker`'s, for plots.
+# (It also reads the wall clock, `datetime.now()`; `resilience` uses a monotonic clock.)
+# Here is our own re-creation of it, in three parts. First the state, and a `history`
+# like `CircuitBreaker`'s, for plots.
 
 # %%
-class NaiveOpen(Exception):
-    """What NaiveBreaker raises while open."""
-
-
 class NaiveState:
     def __init__(self, failure_threshold=5, recovery_timeout=30.0, *, clock):
         self.threshold, self.timeout, self.clock = failure_threshold, recovery_timeout, clock
@@ -262,26 +290,33 @@ class NaiveState:
             self.opened_at = self.clock.now()
 
 # %% [markdown]
-# Then the rules, as a context manager like `CircuitBreaker`: `__enter__` admits a call or
-# refuses it, `__exit__` records how it went. Look for the three comments: they mark the
-# bugs.
+# Then the rules, as a context manager like `CircuitBreaker`. The way in, `__enter__`,
+# admits a call or refuses it. Look for the comment: it marks bug 3.
 
 # %%
-class NaiveBreaker(NaiveState):
+class NaiveOpen(Exception):
+    """What NaiveBreaker raises while open."""
+
+
+class NaiveGate(NaiveState):
     def __enter__(self):
         if self.state == "open":
             if self.clock.now() - self.opened_at < self.timeout:
                 raise NaiveOpen("circuit is open")
             self._move("half_open")           # bug 3: no limit on calls in half-open
 
+# %% [markdown]
+# The way out, `__exit__`, records how the call went. Two comments mark bugs 1 and 2.
+
+# %%
+class NaiveBreaker(NaiveGate):
     def __exit__(self, exc_type, exc, tb):
         if exc is None and self.state == "half_open":
             self.failures = 0                 # bug 1: the only place the count resets
             self._move("closed")
-        elif exc is not None:                 # bug 2: every exception counts
-            self.failures += 1
-            if self.failures >= self.threshold and self.state != "open":
-                self._move("open")
+        self.failures += exc is not None      # bug 2: every exception counts (True is 1)
+        if self.failures >= self.threshold and self.state != "open":
+            self._move("open")
 
     def call(self, fn, *args, **kwargs):
         with self:
@@ -290,11 +325,10 @@ class NaiveBreaker(NaiveState):
 # %% [markdown]
 # ### A fast stand-in for the API
 #
-# The bugs show over thousands of calls. Each call to the simulated API goes through the
-# whole SDK, which is too slow for that in a notebook. So you get the real SDK exceptions
-# once, with `api.raised(name)` (one request, answered with that error), and a small
-# stand-in raises copies of them: a 529 for the service failing, a 400 for a request that
-# is bad in itself, a 429 for your own rate limit.
+# The bugs show over thousands of calls, too many to send through the whole SDK here. So
+# you get the real SDK exceptions once, with `api.raised(name)`, and a small stand-in
+# raises copies of them: a 529 for the service failing, a 400 for a request that is bad
+# in itself, a 429 for your own rate limit.
 
 # %%
 with FakeClaude(seed=SEED) as api:
@@ -321,26 +355,6 @@ class StandIn:
         if self.clock.now() < self.down_until or self.rng.random() < self.error_rate:
             raise copy.copy(OVERLOADED)
         return "ok"
-
-# %% [markdown]
-# One helper plots the states of two breakers over time, one line each (the lines are
-# nudged apart so both stay visible).
-
-# %%
-LEVEL = {"closed": 0, "half_open": 1, "open": 2}
-
-
-def plot_states(histories, until, title):
-    with course_style():
-        fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
-        for (name, history), nudge in zip(histories.items(), (0.05, -0.05), strict=True):
-            times = [t for t, _ in history] + [until]
-            levels = [LEVEL[s] + nudge for _, s in history]
-            ax.step(times, levels + levels[-1:], where="post", label=name)
-        ax.set_yticks(list(LEVEL.values()), list(LEVEL))
-        ax.set(xlabel="time [s]", ylabel="breaker state", title=title, ylim=(-0.3, 2.3))
-        ax.legend(loc="upper right")
-    return fig
 
 # %% [markdown]
 # ### Bug 1: it never forgets
@@ -375,8 +389,8 @@ for name, b in {"naive": naive, "resilience": ours}.items():
     print(f"{name:10} {dict(seen)}  opened {sum(s == 'open' for _, s in b.history)} times")
 
 # %%
-fig = plot_states({"naive": naive.history, "resilience": ours.history}, until=3600,
-                  title="Bug 1: at 1 % errors the naive breaker keeps opening")
+fig = plot_breaker_states({"naive": naive.history, "resilience": ours.history}, until=3600,
+                          title="Bug 1: at 1 % errors the naive breaker keeps opening")
 plt.show()
 
 # %% [markdown]
@@ -417,8 +431,8 @@ print("counted as a failure? 400:", ours.is_failure(INVALID), "| 429:",
       ours.is_failure(RATE_LIMITED), "| 529:", ours.is_failure(OVERLOADED))
 
 # %%
-fig = plot_states({"naive": naive.history, "resilience": ours.history}, until=300,
-                  title="Bug 2: five bad requests from one user open the naive breaker")
+fig = plot_breaker_states({"naive": naive.history, "resilience": ours.history}, until=300,
+                          title="Bug 2: five bad requests from one user open the naive breaker")
 plt.show()
 
 # %% [markdown]
@@ -482,9 +496,9 @@ plt.show()
 # %% [markdown]
 # ## In a row, or as a rate?
 #
-# "5 failures in a row" is simple, but it is a proxy. At 30 % errors, runs of 5 happen by
-# chance now and then; and one lucky success resets the count, however sick the service
-# is. resilience4j and Polly trip on a **failure rate** over a window instead. So can
+# "5 failures in a row" is a proxy. At 30 % errors, runs of 5 happen by chance; and one
+# lucky success resets the count, however sick the service is. resilience4j and Polly
+# trip on a **failure rate** over a window instead. So can
 # `CircuitBreaker`: pass `failure_rate_threshold`, `window_size` (how many recent calls)
 # and `minimum_calls` (no verdict on too few calls). With `failure_threshold=None` the rate
 # alone decides.
@@ -538,17 +552,15 @@ print(f"failure_threshold={fresh.failure_threshold}, recovery_timeout={fresh.rec
 # | Fowler's example | 5 consecutive failures | (a timeout) | 1 |
 # | the guide | 5 failures, never forgotten, any exception | 30 s | unlimited |
 #
-# resilience4j and Polly count over a window because they serve heavy traffic; both also
-# refuse to judge on fewer than 100 calls.
+# Both windowed libraries refuse to judge on fewer than 100 calls.
 #
 # ## Lock the state, not the call
 #
 # A breaker is shared by every thread or task that calls the service. Its state needs a
-# lock, but the protected call must not hold it. pybreaker holds its lock for the whole
-# call, so only one call runs at a time: a slow API turns your breaker into a queue. Users
-# have reported this for years. `CircuitBreaker` takes its lock only to read or change the
-# state, before and after the call (see `_acquire` and `_release` in
-# `resilience/breaker.py`). That is why the 20 callers above could be in flight together.
+# lock, but the call must not hold it. pybreaker holds its lock for the whole call, so a
+# slow API turns your breaker into a queue. `CircuitBreaker` locks only to read or change
+# the state (`_acquire` and `_release` in `resilience/breaker.py`). That is why the 20
+# callers above could be in flight together.
 
 # %% [markdown]
 # ## Exercise 08.1: predict the states
@@ -582,8 +594,8 @@ check_predict_states(predict_states)
 # 501 Not Implemented), and connection failures and timeouts (`anthropic.APIConnectionError`,
 # of which `APITimeoutError` is a subclass). No 4xx counts: not 400, 401, 403, 404, 409,
 # 413, and not a 429 (your own quota). Nor do your own bugs (a `ValueError`). The checker
-# gets real SDK exceptions from `FakeClaude`, then uses your function in a breaker: ten
-# 400s and ten 429s must leave it closed, three 529s must open it.
+# then uses your function in a breaker: ten 400s and ten 429s must leave it closed, three
+# 529s must open it.
 
 # %%
 def is_failure(e):
