@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import sys
 import time
@@ -74,6 +75,17 @@ def parse(text: str) -> list[nbformat.NotebookNode]:
     return cells
 
 
+def stable_ids(cells: list[nbformat.NotebookNode]) -> None:
+    """Give each cell an id made from its kind and source, not a random one, so a rebuild
+    leaves an unchanged cell's id alone and the stored notebook's diff shows only what
+    changed. Cells with the same kind and source get -2, -3, ... after the first."""
+    seen: dict[str, int] = {}
+    for cell in cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
 def build(source: Path) -> float:
     """Build and execute one lesson; return the seconds it took."""
     nb = nbformat.v4.new_notebook()
@@ -82,11 +94,14 @@ def build(source: Path) -> float:
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     started = time.perf_counter()
-    NotebookClient(nb, timeout=120, kernel_name="python3",
+    # No widget state in the stored notebook: it is tens of KB of random model ids per
+    # build; a playground's stored text says what it does, and it comes alive when run.
+    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     elapsed = time.perf_counter() - started
     for cell in nb.cells:  # keep stored notebooks free of run-specific metadata
         cell.metadata.pop("execution", None)
+    stable_ids(nb.cells)
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.write(nb, NOTEBOOKS / f"{source.stem}.ipynb")
     return elapsed

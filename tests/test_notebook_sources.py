@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from build_notebooks import parse  # noqa: E402
+from build_notebooks import parse, stable_ids  # noqa: E402
 
 SOURCES = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
 
@@ -31,6 +31,9 @@ def test_notebook_matches_its_source(source: Path) -> None:
     assert [(c.cell_type, c.source) for c in stored.cells] == [
         (c.cell_type, c.source) for c in expected], (
         f"{notebook.name} is stale: run python scripts/build_notebooks.py {source.stem[:2]}")
+    stable_ids(expected)  # ids from the content, so a rebuild's diff shows only what changed
+    assert [c.id for c in stored.cells] == [c.id for c in expected], (
+        f"{notebook.name} was not built by scripts/build_notebooks.py (cell ids)")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
@@ -61,7 +64,20 @@ def test_lesson_follows_the_template(source: Path) -> None:
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
 def test_every_link_to_a_notebook_or_file_leads_somewhere(source: Path) -> None:
-    for target in re.findall(r"\]\(([^)#\s]+)", source.read_text()):
+    markdown = "\n".join(c.source for c in parse(source.read_text()) if c.cell_type == "markdown")
+    for target in re.findall(r"\]\(([^)#\s]+)", markdown):
         if "://" in target:
             continue
         assert (ROOT / "notebooks" / target).exists(), f"{source.stem}: broken link {target}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
+def test_code_cells_are_short(source: Path) -> None:
+    # The template asks for about 4 lines a cell; 12 is the most, and 20 for the setup cell
+    # (imports and seeds) that opens a lesson.
+    code = [c.source.strip() for c in parse(source.read_text()) if c.cell_type == "code"]
+    lengths = [len(cell.splitlines()) for cell in code]
+    assert lengths[0] <= 20, f"{source.stem}: the setup cell has {lengths[0]} lines"
+    long = [(i, n) for i, n in enumerate(lengths[1:], start=1) if n > 12]
+    assert not long, f"{source.stem}: code cells (index, lines) over 12 lines: {long}"
+    assert sorted(lengths)[len(lengths) // 2] <= 8, f"{source.stem}: the median cell is long"

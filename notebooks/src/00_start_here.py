@@ -123,7 +123,7 @@ with respx.mock(base_url="http://127.0.0.1:9", assert_all_called=False) as mock:
 # with the default `max_retries=2`, the SDK would also *retry* it, with real sleeps: the
 # test is slow and fails for the wrong reason.
 #
-# The fix in this package is a bridge (see `resilience/fakeapi/bridge.py`):
+# The fix in this package is a bridge (see `resilience/testing/bridge.py`):
 # `sdk_client_for(router)` gives the SDK an `httpx2` transport that lets an ordinary
 # `respx.Router` answer. The same route now answers, and the SDK raises the 529's own class.
 
@@ -246,13 +246,25 @@ failed = [call.status != 200 for call in api.calls]
 def pick(values, want_failed):
     return [v for v, f in zip(values, failed, strict=True) if f == want_failed]
 
+# %% [markdown]
+# This helper draws the attempts: a grey line through them, a red cross at each 529 and a
+# green dot at the success.
+
 # %%
-with course_style():
-    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+def draw_attempts(ax):
     ax.plot(times, attempt, color="0.75", zorder=0)
     ax.scatter(pick(times, True), pick(attempt, True), marker="x", s=90, color="#d62728",
                label="529 overloaded_error")
     ax.scatter(pick(times, False), pick(attempt, False), s=90, color="#2ca02c", label="200 ok")
+
+# %% [markdown]
+# Now draw them, and write each wait beside the line. Look at the labels: each wait is
+# about twice the one before.
+
+# %%
+with course_style():
+    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    draw_attempts(ax)
     for (t0, a0), (t1, a1) in pairwise(zip(times, attempt, strict=True)):
         ax.annotate(f"wait {t1 - t0:.2f} s", ((t0 + t1) / 2, (a0 + a1) / 2), xytext=(8, -10),
                     textcoords="offset points")

@@ -300,11 +300,20 @@ def verdict_of(retries, status):
         return "retried"
     return "missed" if classify(status).retryable else "not retried"
 
+# %% [markdown]
+# Each row becomes a strip of colours, one per status in `seen`: the colour of its verdict.
+
+# %%
+strips = {name: [COLOURS[verdict_of(retries, s)] for s in seen]
+          for name, retries in rows.items()}
+
+# %% [markdown]
+# Now draw the strips, one row each. Look for red: the statuses each hand-written list misses.
+
 # %%
 with course_style():
     fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
-    for y, retries in enumerate(rows.values()):
-        colours = [COLOURS[verdict_of(retries, s)] for s in seen]
+    for y, colours in enumerate(strips.values()):
         ax.bar(range(len(seen)), 0.8, bottom=y - 0.4, color=colours, edgecolor="white")
     for label, colour in COLOURS.items():
         ax.bar([0], [0], color=colour, label=label)

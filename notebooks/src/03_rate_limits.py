@@ -170,26 +170,38 @@ for name, (calls, took) in results.items():
 # organization those 429s are not free: every client sharing the limit sees them, and each
 # retry competes with the next request.
 #
-# The plot shows the rate at which requests arrived, in 5-second windows: successes in
-# blue, 429s stacked on top in red. The dashed line is the limit. Look at the start: both
-# clients spend their burst of 10 in the first few seconds. After that the naive client
-# keeps knocking at over 1.5 times the limit; the paced one settles on the line.
+# To see the pace, count the arrivals. `per_second` counts the requests with one status in
+# each 5-second window of the first minute, and turns each count into a rate per second.
 
 # %%
 def per_second(calls, status, window=5):
     counts = Counter(int(c.time // window) for c in calls if c.status == status)
     return [counts[k] / window for k in range(12)]
 
+# %% [markdown]
+# `draw_rates` draws one client's panel: a bar per window, the successes at the bottom and
+# the 429s stacked on top, and a dashed line at the limit.
 
+# %%
+def draw_rates(ax, calls):
+    starts = [5 * k for k in range(12)]
+    ok, refused = per_second(calls, 200), per_second(calls, 429)
+    ax.bar(starts, ok, width=5, align="edge", edgecolor="white", label="200 ok")
+    ax.bar(starts, refused, width=5, align="edge", bottom=ok, edgecolor="white",
+           color="#d62728", label="429 refused")
+    ax.axhline(1, color="black", linestyle="--", label="limit: 60 per minute")
+
+# %% [markdown]
+# The plot shows the rate at which requests arrived, in 5-second windows: successes in
+# blue, 429s stacked on top in red. The dashed line is the limit. Look at the start: both
+# clients spend their burst of 10 in the first few seconds. After that the naive client
+# keeps knocking at over 1.5 times the limit; the paced one settles on the line.
+
+# %%
 with course_style():
     fig, axes = plt.subplots(1, 2, figsize=WIDE, sharey=True, layout="constrained")
     for ax, (name, (calls, _)) in zip(axes, results.items(), strict=True):
-        starts = [5 * k for k in range(12)]
-        ok, refused = per_second(calls, 200), per_second(calls, 429)
-        ax.bar(starts, ok, width=5, align="edge", edgecolor="white", label="200 ok")
-        ax.bar(starts, refused, width=5, align="edge", bottom=ok, edgecolor="white",
-               color="#d62728", label="429 refused")
-        ax.axhline(1, color="black", linestyle="--", label="limit: 60 per minute")
+        draw_rates(ax, calls)
         ax.set_title(f"{name}: {sum(c.status == 429 for c in calls)} of {len(calls)} refused")
         ax.set_xlabel("virtual time [s]")
     axes[0].set_ylabel("requests arriving [1/s]")
@@ -198,9 +210,10 @@ with course_style():
 plt.show()
 
 # %% [markdown]
-# Try it: change `burst=10` to `burst=60` in `run` and run the three cells again. With a
-# full minute of burst, the naive client sees no 429 at all for these 60 jobs, and the
-# pacer never waits: pacing only costs time when you are really at the limit.
+# Try it: change `burst=10` to `burst=60` in `run`, then run that cell, the comparison
+# and the plot again. With a full minute of burst, the naive client sees no 429 at all for
+# these 60 jobs, and the pacer never waits: pacing only costs time when you are really at
+# the limit.
 #
 # Another way to pace is a token bucket of your own, on the client side, set a little under
 # the limit: `resilience.TokenBucket` (see `resilience/ratelimit.py`; `RateLimited` uses the

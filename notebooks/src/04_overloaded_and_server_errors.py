@@ -198,12 +198,16 @@ def sdk_error_for(timeout_error):
     except anthropic.APIConnectionError as e:
         return type(e).__name__
 
+# %% [markdown]
+# Now raise the same read timeout from each package. Look at the class the SDK turns each
+# one into.
 
+# %%
 print("httpx.ReadTimeout  ->", sdk_error_for(httpx.ReadTimeout("slow")))
 print("httpx2.ReadTimeout ->", sdk_error_for(httpx2.ReadTimeout("slow")))
 
 # %% [markdown]
-# (`resilience.testing` does this conversion for you: see `resilience/fakeapi/bridge.py`.)
+# (`resilience.testing` does this conversion for you: see `resilience/testing/bridge.py`.)
 #
 # ## Riding out an outage
 #
@@ -243,11 +247,21 @@ print(f"longest: asked at t={start} s, {len(calls)} attempts, "
       f"answered at t={calls[-1].time:.1f} s")
 
 # %% [markdown]
-# The plot puts each attempt at its time, one row per user. Red crosses are 529s, green
-# dots answers, a black square a user who gave up; the shaded band is the outage. Look at
-# the waits inside the band: they grow, so each user sends fewer and fewer attempts, not
-# a steady hammering. And look just after t = 40: the users come back spread out, thanks
-# to the jitter.
+# To plot them, `draw_user` draws one user's row: a grey line through the attempts, a red
+# cross at each 529, and at the end a green dot for an answer or a black square for a user
+# who gave up.
+
+# %%
+def draw_user(ax, row, calls, ok):
+    times = [c.time for c in calls]
+    ax.plot(times, [row] * len(times), color="#7f7f7f", lw=0.8)
+    ax.scatter(times[:-1] if ok else times, [row] * (len(times) - ok), marker="x",
+               color="#d62728", s=20, label="529" if row == 1 else None)
+    ax.scatter(times[-1], row, marker="o" if ok else "s", color="#2ca02c" if ok
+               else "black", s=20, label=None if row > 1 else "answer")
+
+# %% [markdown]
+# `plot_users` draws a row per user, over a shaded band for the outage.
 
 # %%
 def plot_users(users):
@@ -255,19 +269,21 @@ def plot_users(users):
         fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
         ax.axvspan(10, 40, color="#d62728", alpha=0.08, label="outage (529)")
         for row, (calls, ok) in enumerate(users.values(), 1):
-            times = [c.time for c in calls]
-            ax.plot(times, [row] * len(times), color="#7f7f7f", lw=0.8)
-            ax.scatter(times[:-1] if ok else times, [row] * (len(times) - ok), marker="x",
-                       color="#d62728", s=20, label="529" if row == 1 else None)
-            ax.scatter(times[-1], row, marker="o" if ok else "s", color="#2ca02c" if ok
-                       else "black", s=20, label=None if row > 1 else "answer")
+            draw_user(ax, row, calls, ok)
         ax.set_xlabel("virtual time [s]")
         ax.set_ylabel("user (one question each)")
         ax.set_title("Backoff with jitter carries every question across a 30 s outage")
         ax.legend(loc="lower right")
     return fig
 
+# %% [markdown]
+# The plot puts each attempt at its time, one row per user. Red crosses are 529s, green
+# dots answers, a black square a user who gave up; the shaded band is the outage. Look at
+# the waits inside the band: they grow, so each user sends fewer and fewer attempts, not
+# a steady hammering. And look just after t = 40: the users come back spread out, thanks
+# to the jitter.
 
+# %%
 plot_users(users)
 plt.show()
 

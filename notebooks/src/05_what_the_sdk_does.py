@@ -96,6 +96,12 @@ print("the same as sdk_default() to 1e-12:",
           for a, b in zip(w, f, strict=True)))
 
 # %% [markdown]
+# To plot the 100 pairs, split them into two lists: the first waits and the second waits.
+
+# %%
+wait_1, wait_2 = zip(*waits, strict=True)
+
+# %% [markdown]
 # In the plot each dot is one seed: its first wait across, its second wait up. The shaded
 # box is what the formula allows. Every dot is inside. Notice how narrow the box is: a crowd
 # of clients that failed together comes back within a quarter of a second of each other
@@ -106,8 +112,7 @@ with course_style():
     fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
     ax.fill_between([0.375, 0.5], 0.75, 1.0, color="#9467bd", alpha=0.15,
                     label="formula: 75-100 % of 0.5 s, then of 1 s")
-    ax.scatter([w[0] for w in waits], [w[1] for w in waits], s=14, color="#9467bd",
-               label="measured (100 seeds)")
+    ax.scatter(wait_1, wait_2, s=14, color="#9467bd", label="measured (100 seeds)")
     ax.set_xlim(0.3, 0.55)
     ax.set_ylim(0.6, 1.05)
     ax.set_xlabel("wait before retry 1 [s]")

@@ -190,6 +190,12 @@ with FakeClaude(clock=clock, seed=0) as api:
     except Exception as e:  # on purpose: see what arrives
         dropped = e
 print("raised:", type(dropped).__name__, "| on screen:", repr("".join(shown)))
+
+# %% [markdown]
+# Now place it. Is it an `httpx2` error or an `anthropic` one? And did the SDK try again?
+# The `"ok"` still queued tells you.
+
+# %%
 print("an httpx2.TransportError?", isinstance(dropped, httpx2.TransportError))
 print("an anthropic.APIError?", isinstance(dropped, anthropic.APIError))
 print("requests:", len(api.calls), "| still queued:", api.pending)
@@ -220,23 +226,29 @@ def tell_user(attempt, delay, verdict):
 
 
 # %% [markdown]
-# Look for two requests in the log: both answered 200, the first with the error frame,
-# the second with the whole answer, after the wait the hook announced. (This fake starts a
-# fresh virtual clock at 0, so the times read from the start of the call.)
+# Decorate the function that creates the stream *and* reads it to the end. It waits on a
+# fresh virtual clock, `fresh`, which starts at 0, so the times below read from the start
+# of the call.
 
 # %%
-with FakeClaude(seed=0) as api:
-    client = api.client(max_retries=0)  # one retry layer: ours
+fresh = VirtualClock()
+
+
+@retry(attempts=3, deadline=30.0, clock=fresh, rng=random.Random(7), on_retry=tell_user)
+def answer(client):
+    stream = client.messages.create(model=MODEL, max_tokens=256, messages=PROMPT,
+                                    stream=True)
+    return "".join(texts(stream))
+
+# %% [markdown]
+# Now run it on a stream that fails once, with the simulated API on the same clock. Look for
+# two requests in the log: both answered 200, the first with the error frame, the second
+# with the whole answer, after the wait the hook announced.
+
+# %%
+with FakeClaude(clock=fresh, seed=0) as api:
     api.respond("stream_overloaded", "ok")
-
-    @retry(attempts=3, deadline=30.0, clock=api.clock, rng=random.Random(7),
-           on_retry=tell_user)
-    def answer():
-        stream = client.messages.create(model=api.model, max_tokens=256, messages=PROMPT,
-                                        stream=True)
-        return "".join(texts(stream))
-
-    print(repr(answer()))
+    print(repr(answer(api.client(max_retries=0))))  # one retry layer: ours
 for call in api.calls:
     print(call)
 
@@ -291,9 +303,18 @@ class Screen:
         self.text, self.received = self.text + piece, self.received + len(piece)
         self.trace.append((self.clock.now(), len(self.text)))
 
-    def fail(self, notice):
-        self.failures.append((self.clock.now(), len(self.text)))
-        self.notices.append(notice)
+# %% [markdown]
+# When a stream breaks, a strategy calls `screen.fail(notice)`. It records when, and how
+# many characters were on screen, and keeps the notice the user sees. The last line adds it
+# to `Screen` as a method.
+
+# %%
+def fail(self, notice):
+    self.failures.append((self.clock.now(), len(self.text)))
+    self.notices.append(notice)
+
+
+Screen.fail = fail
 
 
 # %% [markdown]
@@ -399,6 +420,16 @@ for name, s in screens.items():
     print(f"{'':9} notices: {s.notices}")
 
 # %% [markdown]
+# To plot the traces, turn each into two lists, times and characters on screen. Each is
+# held to the same end, half a second after the last change, so every line reaches the
+# right edge.
+
+# %%
+end = max(s.trace[-1][0] for s in screens.values()) + 0.5
+traces = {name: list(zip(*s.trace, (end, len(s.text)), strict=True))
+          for name, s in screens.items()}
+
+# %% [markdown]
 # The plot traces the characters on screen against virtual time, with the failure marked.
 # Look for the drop to zero in the restart line: that is the user watching text vanish
 # and reappear. The continue line picks up where it broke.
@@ -406,9 +437,7 @@ for name, s in screens.items():
 # %%
 with course_style():
     fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
-    end = max(s.trace[-1][0] for s in screens.values()) + 0.5
-    for (name, s), style in zip(screens.items(), ["-", "-", "--"], strict=True):
-        times, chars = zip(*s.trace, (end, len(s.text)), strict=True)
+    for (name, (times, chars)), style in zip(traces.items(), ["-", "-", "--"], strict=True):
         ax.step(times, chars, where="post", linestyle=style, label=name)
     fail_t, fail_n = screens["restart"].failures[0]
     ax.plot(fail_t, fail_n, "X", color="#d62728", markersize=12, label="error mid-stream")

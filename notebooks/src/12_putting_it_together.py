@@ -44,7 +44,7 @@ Answer = namedtuple("Answer", "step attempts")
 # main model is overloaded for 40 s, from t = 100 s to t = 140 s, while the
 # smaller model still answers: the case a smaller-model fallback is for. `ForModel` (from
 # lesson 09) limits a scenario to one model's requests; any object with a `decide` method
-# is a scenario (see `resilience/fakeapi/scenarios.py`).
+# is a scenario (see `resilience/testing/scenarios.py`).
 
 # %%
 def add_trouble(api):
@@ -96,7 +96,10 @@ class KeepRecords(logging.Handler):
     def emit(self, record):
         records.append(self.format(record))
 
+# %% [markdown]
+# Give the bot's logger that handler, with a short format: the level, then the message.
 
+# %%
 log = logging.getLogger("support_bot.claude")
 log.handlers[:] = [KeepRecords()]
 log.handlers[0].setFormatter(logging.Formatter("%(levelname)-7s %(message)s"))
@@ -177,8 +180,18 @@ def resilient(api, clock):
 
 
 # %% [markdown]
-# A request handler for `clock.run`: run the chain, log a degraded answer with what failed
-# before it, and return which step served and how many attempts reached the API.
+# A degraded answer gets a warning in the log: which step served it, and what failed
+# before it.
+
+# %%
+def log_degraded(i, served):
+    failures = "; ".join(f"{step}: {verdict.category}" for step, verdict in served.failures)
+    log.warning("request %d served by %s after %s", i, served.step, failures)
+
+
+# %% [markdown]
+# A request handler for `clock.run`: run the chain, log a degraded answer, and return which
+# step served and how many attempts reached the API.
 
 # %%
 def resilient_handler(api, clock):
@@ -188,9 +201,7 @@ def resilient_handler(api, clock):
         tried = []
         served = chain.call(tried)
         if served.degraded:
-            log.warning("request %d served by %s after %s", i, served.step,
-                        "; ".join(f"{step}: {verdict.category}"
-                                  for step, verdict in served.failures))
+            log_degraded(i, served)
         return Answer(served.step, len(tried))
 
     return handle, breakers, budget
@@ -202,21 +213,30 @@ def resilient_handler(api, clock):
 # The comparison is the pattern from a popular guide: the SDK's default client (which
 # retries twice itself) with a five-attempt loop stacked on top, a hand-written status
 # list, and waits of `2 * attempt` seconds plus up to one second of jitter. No breaker, no
-# fallback, no deadline.
+# fallback, no deadline. Here is the guide's loop around one call:
+
+# %%
+def guide_loop(client, clock, rng):
+    for n in range(5):
+        try:
+            return client.messages.create(model=MODEL, max_tokens=512, messages=PROMPT)
+        except (anthropic.RateLimitError, anthropic.APIStatusError) as e:
+            if n == 4 or e.status_code not in [429, 500, 502, 503, 529]:
+                raise
+            clock.sleep(min(1.0 * (2 * n) + rng.uniform(0, 1), 60.0))
+
+
+# %% [markdown]
+# The naive handler runs that loop for each request, on one default client that every
+# request shares.
 
 # %%
 def naive_handler(api, clock):
     client, rng = api.client(), random.Random(7)
 
     def handle(i):
-        for n in range(5):
-            try:
-                client.messages.create(model=MODEL, max_tokens=512, messages=PROMPT)
-                return Answer("main", None)
-            except (anthropic.RateLimitError, anthropic.APIStatusError) as e:
-                if n == 4 or e.status_code not in [429, 500, 502, 503, 529]:
-                    raise
-                clock.sleep(min(1.0 * (2 * n) + rng.uniform(0, 1), 60.0))
+        guide_loop(client, clock, rng)
+        return Answer("main", None)
 
     return (handle,)
 

@@ -46,15 +46,18 @@ from resilience.testing.responses import DEFAULT_TEXT
 # own. That one choice is what makes it testable: a test hands it a simulated client and a
 # list to log into; production hands it a real client and `logger.info`.
 #
-# Read what it does on failure: it logs the error's category and `request-id`, and tells
-# the user `BUSY` when trying again later can work, `SORRY` when it cannot (a 4xx is a bug
-# in the app). The SDK retries twice on its own, so the app never loops.
+# First, the two replies the user reads when Claude fails:
 
 # %%
 BUSY = "Claude is busy right now. Please try again in a minute."
 SORRY = "Sorry, we could not answer that. We have logged the problem."
 
+# %% [markdown]
+# Now the bot. Read what it does on failure: it logs the error's category and `request-id`,
+# and tells the user `BUSY` when trying again later can work, `SORRY` when it cannot (a 4xx
+# is a bug in the app). The SDK retries twice on its own, so the app never loops.
 
+# %%
 def answer(client, question, log):
     try:
         message = client.messages.create(model=MODEL, max_tokens=256,

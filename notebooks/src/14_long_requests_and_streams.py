@@ -299,7 +299,8 @@ for cls in (httpx2.RemoteProtocolError, httpx2.ReadTimeout):
 # | deadline alone (60 s) | only by the default read timeout | after 60 s | 60 + 600 s |
 # | both | after 10 s of silence | after 60 s | 60 + 10 = 70 s |
 #
-# (Async code can cancel mid-silence with `asyncio.timeout(deadline)`: a later lesson.)
+# (Async code can cancel mid-silence with `asyncio.timeout(deadline)`: see
+# [lesson 16](16_async_and_concurrency.ipynb).)
 #
 # ## Exercise 14.1: a watchdog for a stream
 #
@@ -467,5 +468,4 @@ check_collect(collect)
 # - With most of a long answer shown, resume costs input tokens and keeps the text; restart
 #   pays for it twice and wipes it; stop is cheapest and incomplete.
 #
-# This is the newest lesson. Back to the [course map](../README.md#course-map), or to
-# [lesson 12](12_putting_it_together.ipynb)'s production checklist.
+# **Next:** [Lesson 15: Tool use and agent loops](15_tool_use_and_agent_loops.ipynb)
