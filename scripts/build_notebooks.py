@@ -86,6 +86,33 @@ def stable_ids(cells: list[nbformat.NotebookNode]) -> None:
         cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def tidy_outputs(cells: list[nbformat.NotebookNode]) -> None:
+    """Make stored outputs the same on every build.
+
+    * Consecutive writes to one stream become one output: the kernel flushes stdout on a
+      timer, so a ``print`` can land as two pieces in one run and one in the next.
+    * A widget's view (a random model id) is dropped; its text stays, saying what the
+      playground does. The widget comes alive when the learner runs the cell.
+    """
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        tidy: list[nbformat.NotebookNode] = []
+        for out in cell.outputs:
+            if WIDGET_VIEW in out.get("data", {}):
+                del out.data[WIDGET_VIEW]
+            previous = tidy[-1] if tidy else None
+            if (out.output_type == "stream" and previous is not None
+                    and previous.output_type == "stream" and previous.name == out.name):
+                previous.text += out.text
+                continue
+            tidy.append(out)
+        cell.outputs = tidy
+
+
 def build(source: Path) -> float:
     """Build and execute one lesson; return the seconds it took."""
     nb = nbformat.v4.new_notebook()
@@ -102,6 +129,7 @@ def build(source: Path) -> float:
     for cell in nb.cells:  # keep stored notebooks free of run-specific metadata
         cell.metadata.pop("execution", None)
     stable_ids(nb.cells)
+    tidy_outputs(nb.cells)
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.write(nb, NOTEBOOKS / f"{source.stem}.ipynb")
     return elapsed

@@ -56,6 +56,13 @@ def test_lesson_follows_the_template(source: Path) -> None:
     for cell in code:
         text = "".join(cell["source"])
         assert "time.sleep(" not in text, "use the virtual clock"
+        outputs = cell.get("outputs", [])
+        # Stored outputs repeat on every build (scripts/build_notebooks.py tidies them).
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                       for o in outputs), f"a widget's random model id is stored: {text[:60]}"
+        names = [o.get("name") if o["output_type"] == "stream" else None for o in outputs]
+        assert not any(a is not None and a == b for a, b in zip(names, names[1:])), (
+            f"one stream split in two outputs: {text[:60]}")
         for out in cell.get("outputs", []):
             assert out.get("name") != "stderr", f"stderr output in: {text[:60]}"
             if out.get("output_type") == "error":
