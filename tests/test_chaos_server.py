@@ -32,7 +32,7 @@ from resilience.testing.scenarios import Slow
 
 HI = [{"role": "user", "content": "Hi"}]
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "sk-ant-api03-this-key-must-never-appear-anywhere"
+SECRET = "fake-secret-key-that-must-never-appear-anywhere"
 
 pytestmark = pytest.mark.loopback
 
