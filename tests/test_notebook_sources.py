@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
@@ -61,7 +62,7 @@ def test_lesson_follows_the_template(source: Path) -> None:
         assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                        for o in outputs), f"a widget's random model id is stored: {text[:60]}"
         names = [o.get("name") if o["output_type"] == "stream" else None for o in outputs]
-        assert not any(a is not None and a == b for a, b in zip(names, names[1:])), (
+        assert not any(a is not None and a == b for a, b in itertools.pairwise(names)), (
             f"one stream split in two outputs: {text[:60]}")
         for out in cell.get("outputs", []):
             assert out.get("name") != "stderr", f"stderr output in: {text[:60]}"

@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from resilience import backoff
-
 
 def _list(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
     def parse(text: str) -> tuple[Any, ...]:
@@ -40,20 +38,25 @@ def _list(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
     return parse
 
 
-def _names(text: str) -> tuple[str, ...]:
-    """Comma-separated strategy names, each one of ``backoff.NAMES``; at least one."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(
-            f"expected at least one strategy, from {', '.join(backoff.NAMES)}")
-    for name in names:
-        if name not in backoff.NAMES:
+def _names(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """A parser of comma-separated strategy names, each one of ``allowed``; at least one."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        if not names:
             raise argparse.ArgumentTypeError(
-                f"unknown strategy {name!r}; choose from {', '.join(backoff.NAMES)}")
-    return names
+                f"expected at least one strategy, from {', '.join(allowed)}")
+        for name in names:
+            if name not in allowed:
+                raise argparse.ArgumentTypeError(
+                    f"unknown strategy {name!r}; choose from {', '.join(allowed)}")
+        return names
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .brooker2015 import STRATEGIES as BROOKER_STRATEGIES
+    from .herd import STRATEGIES as HERD_STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="python -m resilience",
         description="Run a simulation-lab experiment and print its results as CSV.")
@@ -72,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=_list(int), default=tuple(range(10, 200, 10)),
                    help="comma-separated numbers of clients (default 10,20,...,190)")
     p.add_argument("--runs", type=int, default=100, help="runs per point (default 100)")
-    p.add_argument("--strategies", type=_names, default=None,
+    p.add_argument("--strategies", type=_names(BROOKER_STRATEGIES), default=None,
                    help="comma-separated strategies (default: all five: "
                         "none,exponential,full_jitter,equal_jitter,decorrelated_jitter)")
     p.add_argument("--seed", type=int, required=True)
@@ -80,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add("herd", help="a thundering herd: 529 outage then 429s",
                        description="Clients send at once into an outage, then a token bucket.")
     p.add_argument("--clients", type=_list(int), default=(1000,))
-    p.add_argument("--strategies", type=_names, default=None,
+    p.add_argument("--strategies", type=_names(HERD_STRATEGIES), default=None,
                    help="comma-separated strategies (default: all but none)")
     p.add_argument("--capacity", type=float, default=50.0, help="requests/s after the outage")
     p.add_argument("--outage", type=float, default=30.0, help="seconds of 529s from t=0")
