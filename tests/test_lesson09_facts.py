@@ -1,228 +1,275 @@
-"""Every factual claim lesson 09 ("Fallbacks and graceful degradation") makes, checked by
-running it.
+"""Every factual claim lesson 09 ("Circuit breakers in practice") makes, computed from the
+package and the installed SDK (through the simulated API).
 
-The lesson's chain and its bad day are its own code: these tests run the lesson's code
-cells (not the plot or the exercises) once, with :func:`lesson_code.run_lesson`, against
-the installed SDK and the simulated API, and pin what its prose says about the numbers
-they print. A few facts the lesson builds on are checked on their own.
+The lesson prints these numbers under strict nbval; these tests pin what its prose *says*
+about them. They run the lesson's own code (``tests/lesson_code.py``): its breaker inside
+the SDK (``met``), its re-creation of a guide's breaker (``NaiveBreaker``), its fast
+``StandIn`` for the API and the simulations built on them, so a change to the lesson is a
+change to what is tested.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import asyncio
+import copy
 from typing import Any
 
 import anthropic
 import pytest
 from lesson_code import run_lesson
 
-from resilience import (
-    FALLBACK_MODEL,
-    MODEL,
-    CircuitBreaker,
-    CircuitOpenError,
-    VirtualClock,
-    classify,
-    may_fall_back,
-)
-from resilience.testing import FakeClaude, ForModel
+from resilience import CircuitBreaker, VirtualClock, classify
+from resilience.breaker import service_failure
+from resilience.testing import FakeClaude
+
+SEED = 0
+PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
 
 
 @pytest.fixture(scope="module")
 def lesson() -> dict[str, Any]:
     """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
-    return run_lesson("09_fallbacks")
+    return run_lesson("09_circuit_breakers_in_practice")
 
 
-def served_in(lesson: dict[str, Any], scenarios: list[Any], prompt: str) -> tuple[Any, int]:
-    """What the lesson's chain serves with ``scenarios`` added, and the calls it made."""
-    with FakeClaude(seed=0) as api:
-        api.scenario(*scenarios)
-        served = lesson["build_chain"](api.client(max_retries=0)).call(prompt)
-    return served, len(api.calls)
+def recorded(name: str) -> anthropic.APIStatusError:
+    """The SDK exception for a catalogue error ``name``, met as the lesson meets its own."""
+    with FakeClaude(seed=SEED) as api:
+        e = api.raised(name)
+    assert isinstance(e, anthropic.APIStatusError), f"lesson 09: {name} raised nothing"
+    return e
 
 
-def share(steps: list[str], *served_by: str) -> str:
-    """The share of requests served by these steps, as the lesson prints it."""
-    return f"{sum(steps.count(step) for step in served_by) / len(steps):.1%}"
+def opened(breaker: Any) -> int:
+    return sum(state == "open" for _, state in breaker.history)
 
 
-# -- the steps and the chain ------------------------------------------------------------
+# -- the breaker inside the SDK -------------------------------------------------------------
 
-def test_the_fake_echoes_the_requested_model_and_for_model_breaks_only_one(
-        lesson: dict[str, Any]) -> None:
-    with FakeClaude(seed=0) as api:
-        api.scenario(ForModel(MODEL, lesson["DOWN"]))
-        client = api.client(max_retries=0)
-        assert lesson["ask"](client, FALLBACK_MODEL, "Hi").startswith(f"{FALLBACK_MODEL}: ")
-        with pytest.raises(anthropic.OverloadedError):
-            lesson["ask"](client, MODEL, "Hi")
-    assert [(call.model, call.status) for call in api.calls] == [
-        (FALLBACK_MODEL, 200), (MODEL, 529)]
-
-
-def test_a_cache_miss_falls_back_and_other_bugs_do_not(lesson: dict[str, Any]) -> None:
-    cache_miss = lesson["CacheMiss"]("x")
-    assert not may_fall_back(cache_miss) and lesson["falls_back"](cache_miss)
-    assert not lesson["falls_back"](KeyError("a bug"))
-    with pytest.raises(lesson["CacheMiss"]):
-        lesson["from_cache"](lesson["QUESTIONS"][9])
+def test_an_open_breaker_middleware_stops_the_sdks_retries(lesson: dict[str, Any]) -> None:
+    met, inside = lesson["met"], lesson["inside"]
+    assert [(name, attempts) for name, attempts, _ in met] == [
+        ("CircuitOpenError", 3), ("CircuitOpenError", 3)], (
+        f"lesson 09: two requests through BreakerMiddleware gave {met}, the lesson says "
+        "CircuitOpenError after 3 HTTP attempts each time (the 4th never leaves)")
+    assert lesson["retries_sent"] == [0, 1, 2], (
+        f"lesson 09: the SDK sent retry counts {lesson['retries_sent']}, the lesson says "
+        "[0, 1, 2]: one HTTP attempt per retry, each judged by the breaker")
+    slept = sum(min(0.5 * 2**n, 8.0) * 0.75 for n in range(3))   # the SDK's shortest waits
+    assert met[0][2] >= slept, (
+        f"lesson 09: the first request took {met[0][2]:.2f} s, the lesson says the SDK "
+        f"slept before its refused 4th attempt (at least {slept:.3f} s in all)")
+    assert met[1][2] == 0.0, "lesson 09: a call the open breaker refuses took time"
+    assert [state for _, state in inside.history] == ["closed", "open"]
 
 
-def test_transient_failures_and_an_open_circuit_may_fall_back() -> None:
-    for status in (429, 500, 502, 503, 504, 529):
-        assert classify(status).retryable
-    assert may_fall_back(CircuitOpenError("claude", "open", 5.0))
+def test_breaker_middleware_route_facts() -> None:
+    """The table: each attempt counts (async too); a 429 does not; a mid-stream error is
+    after the status line, so the middleware does not see it."""
+    from resilience.middleware import BreakerMiddleware
 
-
-def test_each_situation_goes_one_step_further(lesson: dict[str, Any]) -> None:
-    questions = lesson["QUESTIONS"]
-    rows = {(name, prompt in lesson["CACHE"]): served_in(lesson, scenarios, prompt)
-            for name, scenarios in lesson["situations"].items()
-            for prompt in (questions[0], questions[9])}
-    # max_retries=0: one call per model step
-    assert {row: (served.step, calls) for row, (served, calls) in rows.items()} == {
-        ("healthy", True): ("main", 1), ("healthy", False): ("main", 1),
-        ("main down", True): ("smaller", 2), ("main down", False): ("smaller", 2),
-        ("both down", True): ("cache", 2), ("both down", False): ("static", 2)}
-
-
-def test_served_names_the_step_and_the_failures_before_it(lesson: dict[str, Any]) -> None:
-    served, _ = served_in(lesson, [ForModel(MODEL, lesson["DOWN"])], lesson["QUESTIONS"][9])
-    assert (served.step, served.index, served.degraded) == ("smaller", 1, True)
-    [(step, verdict)] = served.failures
-    assert (step, str(verdict)) == ("main", "overloaded 529 (retryable)")
-    assert "fall back to a smaller model" in verdict.advice
-
-
-# -- what must never fall back ------------------------------------------------------------
-
-@pytest.mark.parametrize(("error", "cls", "status"), [
-    ("invalid_request_error", anthropic.BadRequestError, 400),
-    ("authentication_error", anthropic.AuthenticationError, 401),
-    ("permission_error", anthropic.PermissionDeniedError, 403),
-])
-def test_400_401_403_surface_after_one_call(lesson: dict[str, Any], error: str,
-                                            cls: type[Exception], status: int) -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond(error)
-        with pytest.raises(cls) as caught:
-            lesson["build_chain"](api.client(max_retries=0)).call(lesson["QUESTIONS"][9])
-    assert caught.value.status_code == status  # type: ignore[attr-defined]
-    assert len(api.calls) == 1
-    assert may_fall_back(caught.value) is False
-
-
-def test_a_catch_all_turns_a_401_and_a_404_into_the_apology(lesson: dict[str, Any]) -> None:
-    for error, status in (("authentication_error", 401), ("not_found_error", 404)):
-        with FakeClaude(seed=0) as api:
-            api.respond(error)
-            assert lesson["catch_all"](api.client(max_retries=0), "Hi") == lesson["STATIC"]
-            api.respond(error)
+    with FakeClaude(seed=SEED) as api:
+        breaker = CircuitBreaker(failure_threshold=3, recovery_timeout=10.0, clock=api.clock)
+        client = api.client(middleware=[BreakerMiddleware(breaker)], max_retries=3)
+        api.respond("rate_limit_error", "rate_limit_error", "rate_limit_error", "ok")
+        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+        assert breaker.state == "closed", "lesson 09: BreakerMiddleware counted 429s"
+        api.respond("stream_overloaded", "stream_overloaded", "stream_overloaded")
+        for _ in range(3):
             with pytest.raises(anthropic.APIStatusError) as caught:
-                lesson["ask"](api.client(max_retries=0), MODEL, "Hi")
-        assert caught.value.status_code == status
-        assert not classify(caught.value).retryable          # "no retry fixes either"
-    assert classify(401).advice.startswith("Check the API key")
-    assert "retired model id answers 404" in classify(404).advice
+                for _ in client.messages.create(model=api.model, max_tokens=64,
+                                                messages=PROMPT, stream=True):
+                    pass
+            assert caught.value.status_code == 200
+        assert breaker.state == "closed", (
+            "lesson 09: BreakerMiddleware now sees errors inside a 200 stream; the lesson "
+            "says it judges each attempt by its status line only")
+
+        async def three_529s() -> None:
+            async_client = api.async_client(middleware=[BreakerMiddleware(breaker)],
+                                            max_retries=2)
+            api.respond("overloaded_error", "overloaded_error", "overloaded_error")
+            with pytest.raises(anthropic.OverloadedError):
+                await async_client.messages.create(model=api.model, max_tokens=64,
+                                                   messages=PROMPT)
+
+        asyncio.run(three_529s())
+    assert breaker.state == "open", (
+        "lesson 09: three 529s in one request through an async client's BreakerMiddleware "
+        "did not open a breaker with failure_threshold=3")
 
 
-# -- 200 requests on a bad day --------------------------------------------------------------
+# -- the guide's three bugs ---------------------------------------------------------------
 
-def test_the_bad_day_is_what_the_prose_describes(lesson: dict[str, Any]) -> None:
-    main, smaller = lesson["BAD_DAY"]
-    assert isinstance(main, ForModel) and isinstance(smaller, ForModel)
-    assert (main.model, smaller.model) == (MODEL, FALLBACK_MODEL)
-    outage, main_rates = main.scenarios
-    assert (outage.start, outage.end) == (60, 140)
-    assert sum(main_rates.rates.values()) == pytest.approx(0.05)
-    assert set(main_rates.rates) == {"overloaded_error", "api_error", "rate_limit_error"}
-    [smaller_rates] = smaller.scenarios
-    assert dict(smaller_rates.rates) == {"overloaded_error": 0.1}
-    calls = lesson["calls"]
-    assert len(lesson["steps"]) == 200
-    assert [call.time for call in calls if call.model == MODEL][:3] == [0.0, 1.0, 2.0]
+def test_the_recorded_errors_are_real_sdk_classes(lesson: dict[str, Any]) -> None:
+    got = {name: (type(lesson[name]).__name__, lesson[name].status_code)
+           for name in ("OVERLOADED", "INVALID", "RATE_LIMITED")}
+    expected = {"OVERLOADED": ("OverloadedError", 529), "INVALID": ("BadRequestError", 400),
+                "RATE_LIMITED": ("RateLimitError", 429)}
+    for name, (cls, status) in expected.items():
+        assert got[name] == (cls, status), (
+            f"lesson 09: the SDK now raises {got[name][0]} {got[name][1]} for {name}, the "
+            f"lesson says {cls} {status}")
+    assert classify(copy.copy(lesson["OVERLOADED"])).retryable
 
 
-def test_the_chain_answers_where_the_main_model_alone_answers_about_half(
+def test_bug_1_at_one_percent_errors_the_naive_breaker_opens_seven_times(
         lesson: dict[str, Any]) -> None:
-    steps = lesson["steps"]
-    assert Counter(steps) == {"main": 115, "smaller": 76, "cache": 3, "static": 6}
-    assert share(steps, "main") == "57.5%"                    # the recap's numbers
-    assert share(steps, "main", "smaller") == "95.5%"
-    assert (share(steps, "cache"), share(steps, "static")) == ("1.5%", "3.0%")
-    during = steps[60:140]
-    assert during.count("main") == 0                          # "drops to zero"
-    assert during.count("smaller") >= 70                      # "almost everything"
-    assert during.count("cache") + during.count("static") <= 10   # "the few"
+    hour = lesson["hour"]
+    naive, mine = lesson["NaiveBreaker"](clock=VirtualClock()), lesson["in_a_row"]()
+    assert hour(naive) == {"ok": 3358, "failed": 39, "rejected": 203}
+    assert opened(naive) == 7
+    assert hour(mine) == {"ok": 3560, "failed": 40}
+    assert opened(mine) == 0
 
 
-def test_fallbacks_before_the_outage_are_the_main_models_everyday_failures(
+def test_bug_2_five_bad_requests_open_the_naive_breaker_for_30_s(
         lesson: dict[str, Any]) -> None:
-    """Issue 11: the plot shows fallbacks before t = 60 s; the lesson explains them."""
-    before = lesson["before"]
-    assert dict(before) == {"main": 56, "smaller": 3, "static": 1}, (
-        f"lesson 09: before the outage the steps were {dict(before)}, the lesson prints "
-        "56 main, 3 smaller, 1 static")
-    failed = [c for c in lesson["calls"] if c.model == MODEL and c.time < 60 and c.status != 200]
-    assert len(failed) == 60 - before["main"] == 4, (
-        "lesson 09: every fallback before the outage should follow a failed main call "
-        f"(the main model's random 5 %); {len(failed)} main calls failed")
-    assert {c.status for c in failed} <= {429, 500, 529}
+    bad_user = lesson["bad_user"]
+    naive, mine = lesson["NaiveBreaker"](clock=VirtualClock()), lesson["in_a_row"]()
+    assert bad_user(naive) == {"ok": 270, "rejected": 30}
+    assert naive.history[1] == (104.0, "open")      # the fifth 400
+    assert bad_user(mine) == {"ok": 300}
+    assert mine.is_failure(lesson["INVALID"]) is False
+    assert mine.is_failure(lesson["OVERLOADED"]) is True
+    assert mine.is_failure(lesson["RATE_LIMITED"]) is False, (
+        "lesson 09: the breaker's default counts a 429; the lesson says no 4xx counts")
+    for name in ("authentication_error", "permission_error", "not_found_error",
+                 "conflict_error", "spend_limit_reached"):
+        assert mine.is_failure(recorded(name)) is False, f"lesson 09: a {name} counts"
 
 
-def test_the_steps_plot_shades_the_outage_and_stacks_every_request(
+def test_bug_3_the_naive_half_open_state_lets_all_20_callers_in(
         lesson: dict[str, Any]) -> None:
-    from matplotlib.colors import to_rgba
-
-    from resilience.lab.plots import OUTAGE_COLOUR, plot_fallback_steps
-
-    ax = plot_fallback_steps(lesson["steps"], outage=(60, 140)).axes[0]
-    outage, *bars = ax.patches
-    assert outage.get_facecolor() == to_rgba(OUTAGE_COLOUR, 0.08)
-    assert sum(bar.get_height() for bar in bars) == 200
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "main model down", "main", "smaller", "cache", "static"]
-    first_block = [bar.get_height() for bar in bars[::10]]      # block 0 of each step
-    assert first_block == [18, 2, 0, 0], "lesson 09: the arrow points at 2 early fallbacks"
+    naive, mine = lesson["bursts"]["naive"], lesson["bursts"]["resilience"]
+    assert len(naive) == len(mine) == 150
+    assert sum(naive[:120]) == 80 and sum(mine[:120]) == 23
+    assert [naive[t] for t in (0, 30, 60, 90, 120)] == [20] * 5
+    assert [mine[t] for t in (0, 30, 60, 90, 120)] == [20, 1, 1, 1, 1]
+    assert lesson["ours"].half_open_max_calls == 1
 
 
-def test_a_breaker_on_the_main_step_skips_it_during_the_outage(lesson: dict[str, Any]) -> None:
-    def hits(calls: list[Any]) -> int:
-        return sum(call.model == MODEL and 60 <= call.time < 140 for call in calls)
+# -- in a row or as a rate --------------------------------------------------------------
 
-    assert (hits(lesson["calls"]), hits(lesson["guarded_calls"])) == (80, 8)
-    guarded, breaker = lesson["guarded"], lesson["breaker"]
-    assert (breaker.failure_threshold, breaker.recovery_timeout) == (5, 20.0)
-    assert Counter(guarded) == {"main": 111, "smaller": 80, "static": 6, "cache": 3}
-    steps = lesson["steps"]                                   # "availability barely changes"
-    assert abs(guarded.count("main") + guarded.count("smaller")
-               - steps.count("main") - steps.count("smaller")) <= 2
-    assert breaker.history[1] == (64.0, "open")               # open for most of the outage
-    assert breaker.history[-1] == (144.0, "closed")           # soon after the outage ends
-    trials = [t for t, state in breaker.history if state == "half_open"]
-    assert trials == [84.0, 104.0, 124.0, 144.0]              # a trial every 20 s
-
-
-def test_an_open_circuit_falls_through_to_the_next_step(lesson: dict[str, Any]) -> None:
-    clock = VirtualClock()
-    breaker = CircuitBreaker(1, 20.0, clock=clock)
-    with FakeClaude(clock=clock, seed=0) as api:
-        api.scenario(ForModel(MODEL, lesson["DOWN"]))
-        client = api.client(max_retries=0)
-        chain = lesson["build_chain"](
-            client, breaker(lambda prompt: lesson["ask"](client, MODEL, prompt)))
-        chain.call(lesson["QUESTIONS"][9])
-        served = chain.call(lesson["QUESTIONS"][9])
-    assert served.step == "smaller"
-    assert [(step, v.category) for step, v in served.failures] == [("main", "circuit_open")]
-    assert [call.model for call in api.calls] == [MODEL, FALLBACK_MODEL, FALLBACK_MODEL]
+def test_the_rate_table(lesson: dict[str, Any]) -> None:
+    header, *rows = lesson["lines"]     # what the lesson printed
+    assert header.split() == ["errors", "naive", "5", "in", "a", "row", "50", "%", "of", "100"]
+    table = {}
+    for line in rows:
+        rate, *cells = line.split()
+        table[rate] = [tuple(int(n) for n in cell.split("/")) for cell in cells]
+    assert table == {"1%": [(7, 203), (0, 0), (0, 0)],
+                     "10%": [(48, 1392), (0, 0), (0, 0)],
+                     "30%": [(85, 2465), (5, 145), (0, 0)],      # "a few times at 30 %"
+                     "50%": [(103, 2964), (51, 1472), (73, 2090)]}
+    by_rate = lesson["by_rate"]()
+    assert (by_rate.failure_threshold, by_rate.failure_rate_threshold, by_rate.minimum_calls,
+            by_rate.recovery_timeout) == (None, 0.5, 20, 30.0)
 
 
-# -- exercise hints ---------------------------------------------------------------------------
+def test_our_defaults(lesson: dict[str, Any]) -> None:
+    fresh = lesson["fresh"]
+    assert (fresh.failure_threshold, fresh.recovery_timeout, fresh.half_open_max_calls,
+            fresh.failure_rate_threshold) == (5, 30.0, 1, None)
 
-def test_a_lambda_in_a_loop_sees_the_last_value() -> None:
-    late = [lambda: model for model in (MODEL, FALLBACK_MODEL)]  # noqa: B023 (the point)
-    bound = [lambda model=model: model for model in (MODEL, FALLBACK_MODEL)]
-    assert [f() for f in late] == [FALLBACK_MODEL, FALLBACK_MODEL]
-    assert [f() for f in bound] == [MODEL, FALLBACK_MODEL]
+
+# -- exercise hints -----------------------------------------------------------------------
+
+def test_timeout_is_a_connection_error_and_529_is_a_server_error(
+        lesson: dict[str, Any]) -> None:
+    assert issubclass(anthropic.APITimeoutError, anthropic.APIConnectionError)
+    assert issubclass(anthropic.OverloadedError, anthropic.InternalServerError)
+    assert lesson["OVERLOADED"].status_code > 504  # a list that stops at 504 misses it
+
+
+def test_the_breakers_default_is_failure_passes_exercise_09_1(
+        lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson09 import check_is_failure
+
+    assert CircuitBreaker().is_failure is service_failure   # "the breaker's default"
+    assert check_is_failure(service_failure) is True         # "compare with service_failure"
+    assert CircuitBreaker().is_failure(lesson["OVERLOADED"]) is True
+    capsys.readouterr()
+
+
+def counts_429_too(e: BaseException) -> bool:
+    """The old model answer: 408, 409, 429 and every 5xx count."""
+    if isinstance(e, anthropic.APIConnectionError):
+        return True
+    if isinstance(e, anthropic.APIStatusError):
+        return e.status_code in (408, 409, 429) or e.status_code >= 500
+    return False
+
+
+def every_server_error(e: BaseException) -> bool:
+    """Right about 429, but counts a 501 (``InternalServerError`` covers every 5xx)."""
+    return isinstance(e, anthropic.APIConnectionError | anthropic.InternalServerError)
+
+
+@pytest.mark.parametrize(("wrong", "says"), [
+    (counts_429_too, "is_failure(RateLimitError (429)) returned True, but a 429 is your own"),
+    (lambda e: classify(e).retryable, "(429)) returned True, but a 429 is your own quota"),
+    (lambda e: service_failure(e) or getattr(e, "status_code", 0) == 429, "(429)) returned"),
+    (every_server_error, "is_failure(HTTPNotImplementedError (501)) returned True, but a 501"),
+], ids=["408-409-429-or-5xx", "classify-retryable", "default-plus-429", "every-5xx"])
+def test_exercise_09_1_rejects_an_answer_that_counts_429_or_501(
+        wrong: Any, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson09 import check_is_failure
+
+    assert check_is_failure(wrong) is False, "lesson 09: exercise 09.1 accepts a wrong answer"
+    assert says in capsys.readouterr().out
+
+
+def test_exercise_09_1_rejects_a_429_counter_inside_the_breaker(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Right on every single error but counting 429s in a breaker would still fail."""
+    from course.lesson09 import check_is_failure
+
+    past_the_single_checks = False
+
+    def counts_429_only_in_a_breaker(e: BaseException) -> bool:
+        nonlocal past_the_single_checks
+        past_the_single_checks |= isinstance(e, ValueError)   # the last single check
+        if past_the_single_checks and isinstance(e, anthropic.RateLimitError):
+            return True
+        return service_failure(e)
+
+    assert check_is_failure(counts_429_only_in_a_breaker) is False
+    assert "ten 429s opened the breaker" in capsys.readouterr().out
+
+
+# -- exercise 09.2: count requests, not attempts --------------------------------------------
+
+def test_the_model_answer_to_exercise_09_2_is_the_decorator_route(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The hint: wrap ``api.client().messages.create``; the table: one outcome per request."""
+    from course.lesson09 import check_guarded
+
+    assert check_guarded(lambda api, b: b(api.client().messages.create)) is True
+    assert anthropic.DEFAULT_MAX_RETRIES == 2, (
+        f"lesson 09: the SDK's default retries are now {anthropic.DEFAULT_MAX_RETRIES}; "
+        "exercise 09.2 says 2 per request")
+    capsys.readouterr()
+
+
+def through_the_middleware(api: Any, breaker: Any) -> Any:
+    from resilience.middleware import BreakerMiddleware
+
+    return api.client(middleware=[BreakerMiddleware(breaker)]).messages.create
+
+
+@pytest.mark.parametrize(("wrong", "says"), [
+    (through_the_middleware, "after 1 failed request(s) the breaker is open"),
+    (lambda api, b: b(api.client(max_retries=0).messages.create),
+     "two 529s and then an answer raised OverloadedError"),
+    (lambda api, b: api.client().messages.create, "after 3 failed request(s) the breaker is "
+                                                   "closed"),
+    (lambda api, b: b(api.client(max_retries=5).messages.create), "after 3 failed request(s)"),
+    (lambda api, b: None, "return a function"),
+], ids=["middleware", "no-sdk-retries", "no-breaker", "more-retries", "not-a-function"])
+def test_exercise_09_2_rejects_plausible_wrong_answers(
+        wrong: Any, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from course.lesson09 import check_guarded
+
+    assert check_guarded(wrong) is False, "lesson 09: exercise 09.2 accepts a wrong answer"
+    assert says in capsys.readouterr().out

@@ -1,324 +1,228 @@
-"""Every factual claim lesson 10 ("Streaming errors") makes, checked against the installed SDK.
+"""Every factual claim lesson 10 ("Fallbacks and graceful degradation") makes, checked by
+running it.
 
-The lesson prints these facts under strict nbval; these tests pin what its prose *says*
-about them, through the real anthropic SDK answered by the simulated API.
+The lesson's chain and its bad day are its own code: these tests run the lesson's code
+cells (not the plot or the exercises) once, with :func:`lesson_code.run_lesson`, against
+the installed SDK and the simulated API, and pin what its prose says about the numbers
+they print. A few facts the lesson builds on are checked on their own.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+from collections import Counter
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
 from lesson_code import run_lesson
 
-from resilience import MODEL, VirtualClock, classify, retry
-from resilience.testing import FakeClaude, dropped_stream, ok, stream_error
-from resilience.testing.responses import DEFAULT_TEXT
-
-PROMPT = [{"role": "user", "content": "Say hello."}]
-
-
-def texts(stream: Any) -> Iterator[str]:
-    for event in stream:
-        if event.type == "content_block_delta" and event.delta.type == "text_delta":
-            yield event.delta.text
-
-
-def read(client: anthropic.Anthropic, messages: list[dict[str, Any]] = PROMPT) -> Iterator[str]:
-    return texts(client.messages.create(model=MODEL, max_tokens=256, messages=messages,
-                                        stream=True))
+from resilience import (
+    FALLBACK_MODEL,
+    MODEL,
+    CircuitBreaker,
+    CircuitOpenError,
+    VirtualClock,
+    classify,
+    may_fall_back,
+)
+from resilience.testing import FakeClaude, ForModel
 
 
-# -- an error after a 200 ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lesson() -> dict[str, Any]:
+    """The lesson's namespace after its code cells ran (plots and exercises skipped)."""
+    return run_lesson("10_fallbacks")
 
-def test_the_error_comes_from_the_loop_not_from_create_as_a_bare_api_status_error() -> None:
+
+def served_in(lesson: dict[str, Any], scenarios: list[Any], prompt: str) -> tuple[Any, int]:
+    """What the lesson's chain serves with ``scenarios`` added, and the calls it made."""
     with FakeClaude(seed=0) as api:
-        api.respond(stream_error("overloaded_error", after_chunks=2))
-        stream = api.client().messages.create(model=api.model, max_tokens=256,
-                                              messages=PROMPT, stream=True)
-        assert type(stream).__name__ == "Stream"  # create() did not raise
-        shown: list[str] = []
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            for piece in texts(stream):
-                shown.append(piece)
-    error = caught.value
-    assert "".join(shown) == "Hello from the simulated"
-    assert type(error) is anthropic.APIStatusError
-    assert error.status_code == 200 and error.type == "overloaded_error"
-    assert error.request_id == "req_fake_000001"
-    assert not isinstance(error, anthropic.OverloadedError)
-    assert not isinstance(error, anthropic.InternalServerError)
+        api.scenario(*scenarios)
+        served = lesson["build_chain"](api.client(max_retries=0)).call(prompt)
+    return served, len(api.calls)
 
 
-@pytest.mark.parametrize("options", [{}, {"max_retries": 10}, {"timeout": 5.0}])
-def test_neither_max_retries_nor_a_timeout_makes_the_sdk_retry_it(
-        options: dict[str, Any]) -> None:
+def share(steps: list[str], *served_by: str) -> str:
+    """The share of requests served by these steps, as the lesson prints it."""
+    return f"{sum(steps.count(step) for step in served_by) / len(steps):.1%}"
+
+
+# -- the steps and the chain ------------------------------------------------------------
+
+def test_the_fake_echoes_the_requested_model_and_for_model_breaks_only_one(
+        lesson: dict[str, Any]) -> None:
     with FakeClaude(seed=0) as api:
-        api.respond("stream_overloaded", "ok")
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            list(read(api.client(**options)))
-        assert len(api.calls) == 1 and api.pending == ("ok",)
-    assert caught.value.status_code == 200
-
-
-def test_a_529_before_the_stream_starts_is_retried_by_the_sdk() -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        text = "".join(read(api.client()))
-    assert [c.status for c in api.calls] == [529, 529, 200]
-    assert text == DEFAULT_TEXT
-
-
-# -- status codes misjudge it -----------------------------------------------------------
-
-def test_a_status_list_loop_gives_up_after_one_request() -> None:
-    def retry_by_status(client: anthropic.Anthropic, attempts: int = 5) -> str:
-        for n in range(attempts):
-            try:
-                return "".join(read(client))
-            except anthropic.APIStatusError as e:
-                if n == attempts - 1 or e.status_code not in (429, 500, 502, 503, 529):
-                    raise
-        raise AssertionError("unreachable")
-
-    with FakeClaude(seed=0) as api:
-        api.respond("stream_overloaded", "ok")
-        with pytest.raises(anthropic.APIStatusError):
-            retry_by_status(api.client())
-        assert len(api.calls) == 1 and api.pending == ("ok",)
-
-
-def stream_exception(name: str) -> anthropic.APIStatusError:
-    with FakeClaude(seed=0) as api:
-        api.respond(stream_error(name, after_chunks=1))
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            list(read(api.client(max_retries=0)))
-    return caught.value
-
-
-def test_classify_reads_the_type_of_a_mid_stream_error() -> None:
-    verdict = classify(stream_exception("overloaded_error"))
-    assert str(verdict) == "overloaded 200 (retryable)"
-    assert verdict.error_type == "overloaded_error"
-    assert not classify(stream_exception("invalid_request_error")).retryable
-
-
-# -- retrying the whole stream ----------------------------------------------------------
-
-def announced(delays: list[float]) -> Any:
-    return lambda attempt, delay, verdict: delays.append(round(delay, 3))
-
-
-def test_an_app_level_retry_around_reading_recovers() -> None:
-    delays: list[float] = []
-    with FakeClaude(seed=0) as api:
+        api.scenario(ForModel(MODEL, lesson["DOWN"]))
         client = api.client(max_retries=0)
-        api.respond("stream_overloaded", "ok")
-
-        @retry(attempts=3, deadline=30.0, clock=api.clock, rng=random.Random(7),
-               on_retry=announced(delays))
-        def answer() -> str:
-            return "".join(read(client))
-
-        assert answer() == DEFAULT_TEXT
-    assert delays == [0.162]
-    assert [(c.status, c.outcome) for c in api.calls] == [(200, "stream_overloaded_error"),
-                                                           (200, "ok")]
-    assert [round(c.time, 3) for c in api.calls] == [0.0, 0.162]
+        assert lesson["ask"](client, FALLBACK_MODEL, "Hi").startswith(f"{FALLBACK_MODEL}: ")
+        with pytest.raises(anthropic.OverloadedError):
+            lesson["ask"](client, MODEL, "Hi")
+    assert [(call.model, call.status) for call in api.calls] == [
+        (FALLBACK_MODEL, 200), (MODEL, 529)]
 
 
-def test_the_stream_helper_raises_the_same_error_and_the_same_retry_works() -> None:
-    delays: list[float] = []
-    with FakeClaude(seed=0) as api:
-        client = api.client(max_retries=0)
-        api.respond("stream_overloaded", "stream_dropped", "ok")
-
-        @retry(attempts=3, deadline=30.0, clock=api.clock, rng=random.Random(7),
-               on_retry=announced(delays))
-        def answer() -> str:
-            with client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as s:
-                return s.get_final_text()
-
-        assert answer() == DEFAULT_TEXT
-        api.respond("stream_dropped")
-        with (pytest.raises(httpx2.RemoteProtocolError),
-              client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as s):
-            s.get_final_text()
-        api.respond("stream_overloaded")
-        with (pytest.raises(anthropic.APIStatusError) as caught,
-              client.messages.stream(model=MODEL, max_tokens=256, messages=PROMPT) as s):
-            s.get_final_text()
-    assert type(caught.value) is anthropic.APIStatusError and caught.value.status_code == 200
-    assert delays == [0.162, 0.151]
-    assert [c.status for c in api.calls] == [200, 200, 200, 200, 200]
+def test_a_cache_miss_falls_back_and_other_bugs_do_not(lesson: dict[str, Any]) -> None:
+    cache_miss = lesson["CacheMiss"]("x")
+    assert not may_fall_back(cache_miss) and lesson["falls_back"](cache_miss)
+    assert not lesson["falls_back"](KeyError("a bug"))
+    with pytest.raises(lesson["CacheMiss"]):
+        lesson["from_cache"](lesson["QUESTIONS"][9])
 
 
-# -- a connection dropped mid-stream ----------------------------------------------------
-
-@pytest.mark.parametrize("max_retries", [0, 2, 10])
-def test_a_dropped_connection_raises_the_raw_httpx2_error_from_the_loop(
-        max_retries: int) -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond(dropped_stream(after_chunks=2), "ok")
-        stream = api.client(max_retries=max_retries).messages.create(
-            model=api.model, max_tokens=256, messages=PROMPT, stream=True)  # no error yet
-        shown: list[str] = []
-        with pytest.raises(Exception) as caught:
-            for piece in texts(stream):
-                shown.append(piece)
-    error = caught.value
-    assert type(error) is httpx2.RemoteProtocolError, (
-        f"lesson 10: a dropped stream now raises {type(error).__name__}; the lesson says "
-        "httpx2.RemoteProtocolError")
-    assert not isinstance(error, anthropic.APIError), (
-        "lesson 10: a dropped stream now raises an anthropic.APIError; the lesson says the "
-        "raw httpx2 error")
-    assert isinstance(error, httpx2.TransportError)
-    assert "".join(shown) == "Hello from the simulated"
-    assert (len(api.calls), api.pending) == (1, ("ok",)), (
-        "lesson 10: the SDK now retries a stream dropped mid-body; the lesson says it does not")
-    assert str(classify(error)) == "connection (retryable)"
+def test_transient_failures_and_an_open_circuit_may_fall_back() -> None:
+    for status in (429, 500, 502, 503, 504, 529):
+        assert classify(status).retryable
+    assert may_fall_back(CircuitOpenError("claude", "open", 5.0))
 
 
-def test_the_lesson_shows_the_drop_it_describes() -> None:
-    lesson = run_lesson("10_streaming_errors")
-    assert type(lesson["dropped"]) is httpx2.RemoteProtocolError
-    assert "".join(lesson["shown"]) == "Hello from the simulated"
+def test_each_situation_goes_one_step_further(lesson: dict[str, Any]) -> None:
+    questions = lesson["QUESTIONS"]
+    rows = {(name, prompt in lesson["CACHE"]): served_in(lesson, scenarios, prompt)
+            for name, scenarios in lesson["situations"].items()
+            for prompt in (questions[0], questions[9])}
+    # max_retries=0: one call per model step
+    assert {row: (served.step, calls) for row, (served, calls) in rows.items()} == {
+        ("healthy", True): ("main", 1), ("healthy", False): ("main", 1),
+        ("main down", True): ("smaller", 2), ("main down", False): ("smaller", 2),
+        ("both down", True): ("cache", 2), ("both down", False): ("static", 2)}
 
 
-# -- the exercises' checkers reject plausible wrong answers ---------------------------
-
-def _by_status(exc: anthropic.APIStatusError) -> bool:
-    status = exc.status_code
-    return status in (408, 409, 429) or (status >= 500 and status != 501)
-
-
-def _by_type(exc: anthropic.APIStatusError) -> bool:
-    return exc.type in {"overloaded_error", "api_error", "rate_limit_error", "timeout_error",
-                        "conflict_error"}
+def test_served_names_the_step_and_the_failures_before_it(lesson: dict[str, Any]) -> None:
+    served, _ = served_in(lesson, [ForModel(MODEL, lesson["DOWN"])], lesson["QUESTIONS"][9])
+    assert (served.step, served.index, served.degraded) == ("smaller", 1, True)
+    [(step, verdict)] = served.failures
+    assert (step, str(verdict)) == ("main", "overloaded 529 (retryable)")
+    assert "fall back to a smaller model" in verdict.advice
 
 
-def _spend_limit(exc: anthropic.APIStatusError) -> bool:
-    return (exc.error_code or "").endswith("spend_limit_reached")
+# -- what must never fall back ------------------------------------------------------------
 
-
-def _status_only(exc: anthropic.APIStatusError) -> bool:  # misses errors inside a 200 stream
-    return not _spend_limit(exc) and _by_status(exc)
-
-
-def _type_only(exc: anthropic.APIStatusError) -> bool:  # misses the proxy's HTML 502
-    return not _spend_limit(exc) and _by_type(exc)
-
-
-def _no_spend_limit(exc: anthropic.APIStatusError) -> bool:  # retries the tier's spend cap
-    return _by_type(exc) if exc.status_code == 200 else _by_status(exc)
-
-
-@pytest.mark.parametrize(("wrong", "complaint"), [
-    (_status_only, "200 stream"),
-    (_type_only, "HTML page"),
-    (_no_spend_limit, "spend limit"),
+@pytest.mark.parametrize(("error", "cls", "status"), [
+    ("invalid_request_error", anthropic.BadRequestError, 400),
+    ("authentication_error", anthropic.AuthenticationError, 401),
+    ("permission_error", anthropic.PermissionDeniedError, 403),
 ])
-def test_checker_10_1_rejects_answers_that_trust_status_or_type_alone(
-        wrong: Any, complaint: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from course.lesson10 import check_is_retryable
-
-    assert check_is_retryable(wrong) is False
-    assert complaint in capsys.readouterr().out
-
-
-def test_checker_10_2_rejects_an_answer_that_catches_only_api_status_error(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    from course.lesson10 import check_answer_or_partial
-
-    def status_errors_only(client: anthropic.Anthropic, model: str,
-                           messages: list[dict[str, Any]]) -> tuple[str, bool]:
-        pieces: list[str] = []
-        try:
-            for piece in texts(client.messages.create(model=model, max_tokens=256,
-                                                      messages=messages, stream=True)):
-                pieces.append(piece)
-        except anthropic.APIStatusError:
-            if not pieces:
-                raise
-            return "".join(pieces), False
-        return "".join(pieces), True
-
-    assert check_answer_or_partial(status_errors_only) is False
-    assert "catch httpx2.TransportError too" in capsys.readouterr().out
+def test_400_401_403_surface_after_one_call(lesson: dict[str, Any], error: str,
+                                            cls: type[Exception], status: int) -> None:
+    with FakeClaude(seed=0) as api:
+        api.respond(error)
+        with pytest.raises(cls) as caught:
+            lesson["build_chain"](api.client(max_retries=0)).call(lesson["QUESTIONS"][9])
+    assert caught.value.status_code == status  # type: ignore[attr-defined]
+    assert len(api.calls) == 1
+    assert may_fall_back(caught.value) is False
 
 
-# -- reconciling what was shown ---------------------------------------------------------
-
-class Screen:
-    def __init__(self, clock: VirtualClock) -> None:
-        self.clock, self.text, self.received = clock, "", 0
-        self.notices: list[str] = []
-
-    def show(self, piece: str) -> None:
-        self.clock.advance(0.5)
-        self.text, self.received = self.text + piece, self.received + len(piece)
-
-
-def restart(client: anthropic.Anthropic, screen: Screen) -> None:
-    @retry(attempts=3, deadline=30.0, clock=screen.clock, rng=random.Random(7),
-           on_retry=lambda n, d, v: screen.notices.append("restart"))
-    def attempt() -> None:
-        screen.text = ""
-        for piece in read(client):
-            screen.show(piece)
-    attempt()
+def test_a_catch_all_turns_a_401_and_a_404_into_the_apology(lesson: dict[str, Any]) -> None:
+    for error, status in (("authentication_error", 401), ("not_found_error", 404)):
+        with FakeClaude(seed=0) as api:
+            api.respond(error)
+            assert lesson["catch_all"](api.client(max_retries=0), "Hi") == lesson["STATIC"]
+            api.respond(error)
+            with pytest.raises(anthropic.APIStatusError) as caught:
+                lesson["ask"](api.client(max_retries=0), MODEL, "Hi")
+        assert caught.value.status_code == status
+        assert not classify(caught.value).retryable          # "no retry fixes either"
+    assert classify(401).advice.startswith("Check the API key")
+    assert "retired model id answers 404" in classify(404).advice
 
 
-def continue_(client: anthropic.Anthropic, screen: Screen) -> None:
-    @retry(attempts=3, deadline=30.0, clock=screen.clock, rng=random.Random(7),
-           on_retry=lambda n, d, v: screen.notices.append("continue"))
-    def attempt() -> None:
-        messages = PROMPT
-        if screen.text:
-            messages = [*PROMPT, {"role": "assistant", "content": screen.text},
-                        {"role": "user", "content": "Continue."}]
-        for piece in read(client, messages):
-            screen.show(piece)
-    attempt()
+# -- 200 requests on a bad day --------------------------------------------------------------
+
+def test_the_bad_day_is_what_the_prose_describes(lesson: dict[str, Any]) -> None:
+    main, smaller = lesson["BAD_DAY"]
+    assert isinstance(main, ForModel) and isinstance(smaller, ForModel)
+    assert (main.model, smaller.model) == (MODEL, FALLBACK_MODEL)
+    outage, main_rates = main.scenarios
+    assert (outage.start, outage.end) == (60, 140)
+    assert sum(main_rates.rates.values()) == pytest.approx(0.05)
+    assert set(main_rates.rates) == {"overloaded_error", "api_error", "rate_limit_error"}
+    [smaller_rates] = smaller.scenarios
+    assert dict(smaller_rates.rates) == {"overloaded_error": 0.1}
+    calls = lesson["calls"]
+    assert len(lesson["steps"]) == 200
+    assert [call.time for call in calls if call.model == MODEL][:3] == [0.0, 1.0, 2.0]
 
 
-def stop(client: anthropic.Anthropic, screen: Screen) -> None:
-    try:
-        for piece in read(client):
-            screen.show(piece)
-    except (anthropic.APIStatusError, httpx2.TransportError):
-        screen.notices.append("stop")
+def test_the_chain_answers_where_the_main_model_alone_answers_about_half(
+        lesson: dict[str, Any]) -> None:
+    steps = lesson["steps"]
+    assert Counter(steps) == {"main": 115, "smaller": 76, "cache": 3, "static": 6}
+    assert share(steps, "main") == "57.5%"                    # the recap's numbers
+    assert share(steps, "main", "smaller") == "95.5%"
+    assert (share(steps, "cache"), share(steps, "static")) == ("1.5%", "3.0%")
+    during = steps[60:140]
+    assert during.count("main") == 0                          # "drops to zero"
+    assert during.count("smaller") >= 70                      # "almost everything"
+    assert during.count("cache") + during.count("static") <= 10   # "the few"
 
 
-def run(strategy: Any, *then: object) -> Screen:
-    screen = Screen(VirtualClock())
-    with FakeClaude(clock=screen.clock, seed=0) as api:
-        api.respond(stream_error("overloaded_error", after_chunks=2), *then)
-        strategy(api.client(max_retries=0), screen)
-    return screen
+def test_fallbacks_before_the_outage_are_the_main_models_everyday_failures(
+        lesson: dict[str, Any]) -> None:
+    """Issue 11: the plot shows fallbacks before t = 60 s; the lesson explains them."""
+    before = lesson["before"]
+    assert dict(before) == {"main": 56, "smaller": 3, "static": 1}, (
+        f"lesson 10: before the outage the steps were {dict(before)}, the lesson prints "
+        "56 main, 3 smaller, 1 static")
+    failed = [c for c in lesson["calls"] if c.model == MODEL and c.time < 60 and c.status != 200]
+    assert len(failed) == 60 - before["main"] == 4, (
+        "lesson 10: every fallback before the outage should follow a failed main call "
+        f"(the main model's random 5 %); {len(failed)} main calls failed")
+    assert {c.status for c in failed} <= {429, 500, 529}
 
 
-def test_the_strategies_table() -> None:
-    screens = {"restart": run(restart, "ok"),
-               "continue": run(continue_, ok(" Claude API.", chunks=1)),
-               "stop": run(stop)}
-    table = {name: (s.text, s.received, len(s.text), s.received - len(s.text))
-             for name, s in screens.items()}
-    assert table == {"restart": (DEFAULT_TEXT, 60, 36, 24),
-                     "continue": (DEFAULT_TEXT, 36, 36, 0),
-                     "stop": ("Hello from the simulated", 24, 24, 0)}
-    assert all(len(s.notices) == 1 for s in screens.values())
-    # the plot's time axis: the restart finishes one second after the continuation
-    assert screens["continue"].clock.now() == pytest.approx(1.662, abs=1e-3)
-    assert screens["restart"].clock.now() == pytest.approx(2.662, abs=1e-3)
+def test_the_steps_plot_shades_the_outage_and_stacks_every_request(
+        lesson: dict[str, Any]) -> None:
+    from matplotlib.colors import to_rgba
+
+    from resilience.lab.plots import OUTAGE_COLOUR, plot_fallback_steps
+
+    ax = plot_fallback_steps(lesson["steps"], outage=(60, 140)).axes[0]
+    outage, *bars = ax.patches
+    assert outage.get_facecolor() == to_rgba(OUTAGE_COLOUR, 0.08)
+    assert sum(bar.get_height() for bar in bars) == 200
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "main model down", "main", "smaller", "cache", "static"]
+    first_block = [bar.get_height() for bar in bars[::10]]      # block 0 of each step
+    assert first_block == [18, 2, 0, 0], "lesson 10: the arrow points at 2 early fallbacks"
 
 
-def test_the_course_model_is_a_claude_4_6_model_so_prefill_is_not_taught() -> None:
-    # The lesson cites Anthropic's migration guide: a prefilled assistant turn returns a 400
-    # on the Claude 4.6 models. If MODEL moves on, re-check that claim for the new model.
-    assert MODEL == "claude-sonnet-4-6"
+def test_a_breaker_on_the_main_step_skips_it_during_the_outage(lesson: dict[str, Any]) -> None:
+    def hits(calls: list[Any]) -> int:
+        return sum(call.model == MODEL and 60 <= call.time < 140 for call in calls)
+
+    assert (hits(lesson["calls"]), hits(lesson["guarded_calls"])) == (80, 8)
+    guarded, breaker = lesson["guarded"], lesson["breaker"]
+    assert (breaker.failure_threshold, breaker.recovery_timeout) == (5, 20.0)
+    assert Counter(guarded) == {"main": 111, "smaller": 80, "static": 6, "cache": 3}
+    steps = lesson["steps"]                                   # "availability barely changes"
+    assert abs(guarded.count("main") + guarded.count("smaller")
+               - steps.count("main") - steps.count("smaller")) <= 2
+    assert breaker.history[1] == (64.0, "open")               # open for most of the outage
+    assert breaker.history[-1] == (144.0, "closed")           # soon after the outage ends
+    trials = [t for t, state in breaker.history if state == "half_open"]
+    assert trials == [84.0, 104.0, 124.0, 144.0]              # a trial every 20 s
+
+
+def test_an_open_circuit_falls_through_to_the_next_step(lesson: dict[str, Any]) -> None:
+    clock = VirtualClock()
+    breaker = CircuitBreaker(1, 20.0, clock=clock)
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.scenario(ForModel(MODEL, lesson["DOWN"]))
+        client = api.client(max_retries=0)
+        chain = lesson["build_chain"](
+            client, breaker(lambda prompt: lesson["ask"](client, MODEL, prompt)))
+        chain.call(lesson["QUESTIONS"][9])
+        served = chain.call(lesson["QUESTIONS"][9])
+    assert served.step == "smaller"
+    assert [(step, v.category) for step, v in served.failures] == [("main", "circuit_open")]
+    assert [call.model for call in api.calls] == [MODEL, FALLBACK_MODEL, FALLBACK_MODEL]
+
+
+# -- exercise hints ---------------------------------------------------------------------------
+
+def test_a_lambda_in_a_loop_sees_the_last_value() -> None:
+    late = [lambda: model for model in (MODEL, FALLBACK_MODEL)]  # noqa: B023 (the point)
+    bound = [lambda model=model: model for model in (MODEL, FALLBACK_MODEL)]
+    assert [f() for f in late] == [FALLBACK_MODEL, FALLBACK_MODEL]
+    assert [f() for f in bound] == [MODEL, FALLBACK_MODEL]

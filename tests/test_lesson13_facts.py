@@ -1,354 +1,228 @@
-"""Every factual claim lesson 13 ("Test your own app under failure") makes, checked by running it.
+"""Every factual claim lesson 13 ("Putting it together") makes, checked by running it.
 
-The tests run the lesson's code cells once (not the plot or the exercises), against the
-installed SDK, the simulated API and the chaos server on loopback, and pin the numbers its
-prose and outputs state. Then each exercise checker is fed plausible wrong answers, which
-it must reject.
+The lesson's simulation is its own code: these tests run the lesson's code cells (not the
+plot or the exercises) once, against the installed SDK and the simulated API, and pin the
+numbers its prose states. A few SDK facts it builds on are checked on their own.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import pytest
-from course import lesson13
-from course.lesson13 import check_outage_test, check_unaccounted
-from lesson_code import ROOT, run_lesson
+from course.lesson13 import check_make_ask, check_make_chain
+from lesson_code import run_lesson
 
-from resilience import VirtualClock
-from resilience.testing import FailureRates, FakeClaude, Outage
-from resilience.testing.responses import DEFAULT_TEXT
-
-pytestmark = pytest.mark.loopback  # the lesson runs the chaos server on 127.0.0.1
-
-STEM = "13_test_your_own_app"
+from resilience import FALLBACK_MODEL, MODEL, Fallback, VirtualClock
+from resilience.middleware import BreakerMiddleware, BudgetMiddleware
+from resilience.testing import FAKE_API_KEY, FakeClaude
 
 
 @pytest.fixture(scope="module")
 def lesson() -> dict[str, Any]:
-    """The lesson's namespace after its code cells ran (plot and exercises skipped)."""
-    return run_lesson(STEM)
+    """The lesson's namespace after its code cells ran (plots and exercises skipped).
+
+    A shallow copy of the shared namespace, with ``logged``: the log records as the run
+    left them (other tests below run the lesson's client again and log more).
+    """
+    namespace = run_lesson("13_putting_it_together")
+    return {**namespace, "logged": list(namespace["records"])}
 
 
-# -- the app and its unit tests ---------------------------------------------------------
+# -- SDK facts the lesson builds on -----------------------------------------------------
 
 def test_the_sdk_retries_twice_by_default() -> None:
-    assert anthropic.DEFAULT_MAX_RETRIES == 2, (
-        f"lesson 13: the SDK's default max_retries is now {anthropic.DEFAULT_MAX_RETRIES}; "
-        "the lesson says the SDK makes at most 3 attempts (one try and two retries)")
+    assert anthropic.DEFAULT_MAX_RETRIES == 2
 
 
-def test_the_lessons_app_is_the_one_the_checker_uses(lesson: dict[str, Any]) -> None:
-    assert (lesson["BUSY"], lesson["SORRY"]) == (lesson13.BUSY, lesson13.SORRY), (
-        "lesson 13: the app's messages differ from course.lesson13's")
-    for outcomes in (["ok"], ["overloaded_error"] * 3, ["invalid_request_error"],
-                     ["connection_error"] * 3, ["rate_limit_error", "ok"]):
-        seen = []
-        for app in (lesson["answer"], lesson13.answer):
-            lines: list[str] = []
-            with FakeClaude(clock=VirtualClock(), seed=0) as api:
-                api.respond(*outcomes)
-                seen.append((app(api.client(), "Hi", lines.append), lines))
-        assert seen[0] == seen[1], (
-            f"lesson 13: for {outcomes} the lesson's app gave {seen[0]}, the checker's "
-            f"{seen[1]}: they must be the same app")
+def test_stacking_the_guides_loop_on_the_sdk_makes_15_attempts(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.respond(*["overloaded_error"] * 20)
+        (handle,) = lesson["naive_handler"](api, clock)
+        result, latency = clock.run(handle, [0.0])[0]
+    assert isinstance(result, anthropic.OverloadedError)
+    assert [c.retry_count for c in api.calls] == [0, 1, 2] * 5  # 3 SDK attempts x 5
+    assert f"{latency:.1f}" == "19.7"  # "about 20 s for a request that fails anyway"
 
 
-def test_the_first_test_passes_and_shows_the_sdks_schedule(lesson: dict[str, Any]) -> None:
-    calls = [str(call) for call in lesson["fake_claude"].calls]
-    assert calls == ["t=0.000s retry 0 -> 529 overloaded_error (req_fake_000001)",
-                     "t=0.394s retry 1 -> 529 overloaded_error (req_fake_000002)",
-                     "t=1.205s retry 2 -> 200 ok (req_fake_000003)"], (
-        f"lesson 13: the first test's attempts are now {calls}")
+def test_a_400_is_sent_once_and_raised_not_served(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        chain, breakers, _ = lesson["resilient"](api, clock)
+        api.respond("invalid_request_error")
+        tried: list[str] = []
+        with pytest.raises(anthropic.BadRequestError):
+            chain.call(tried)
+    assert tried == [MODEL] and len(api.calls) == 1
+    assert breakers[MODEL].state == "closed"
 
 
-@pytest.mark.parametrize("test", ["test_two_overloads_then_an_answer",
-                                  "test_a_bad_request_is_sent_once_and_explained"])
-def test_the_lessons_tests_pass_with_the_real_fixture(
-        test: str, lesson: dict[str, Any], fake_claude: FakeClaude) -> None:
-    # the fixture pytest supplies through the test kit's plugin, as the lesson says
-    assert isinstance(fake_claude.clock, VirtualClock) and fake_claude.seed == 0
-    assert fake_claude.clock.now() == 0.0 and not fake_claude.calls
-    lesson[test](fake_claude, lesson["answer"])
+# -- the run ----------------------------------------------------------------------------
+
+def test_who_answered(lesson: dict[str, Any]) -> None:
+    assert lesson["served"](lesson["good"]) == Counter(main=258, small=41, static=1)
+    assert lesson["served"](lesson["naive"]) == Counter(main=279, OverloadedError=21)
 
 
-def _report(lesson: dict[str, Any], test: str, app: str,
-            capsys: pytest.CaptureFixture[str]) -> str:
-    capsys.readouterr()
-    lesson["run_test"](lesson[test], lesson[app])
-    return capsys.readouterr().out.strip()
+def test_attempts(lesson: dict[str, Any]) -> None:
+    attempts = Counter(v.attempts for v, _ in lesson["good"])
+    assert attempts == Counter({1: 268, 2: 28, 3: 3, 4: 1})
+    budget = lesson["budget"]
+    assert (budget.granted, budget.denied) == (32, 2)
+    assert (len(lesson["good_calls"]), len(lesson["naive_calls"])) == (337, 794)
 
 
-def test_the_bad_request_test_passes_the_app_and_fails_the_one_that_tries_harder(
-        lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    test = "test_a_bad_request_is_sent_once_and_explained"
-    assert _report(lesson, test, "answer", capsys) == f"PASSED {test}", (
-        "lesson 13: the bad-request test no longer passes the lesson's app")
-    assert _report(lesson, test, "answer_tries_harder", capsys) == (
-        f"FAILED {test}: AssertionError: 5 attempts"), (
-        "lesson 13: the lesson says the app that tries harder sends the 400 five times")
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(FailureRates({"invalid_request_error": 1.0}))
-        reply = lesson["answer_tries_harder"](api.client(), "Hi", [].append)
-    assert (reply, len(api.calls)) == (lesson["BUSY"], 5), (
-        "lesson 13: the app that tries harder sends a 400 five times and tells the user BUSY")
+def test_the_sdk_is_the_one_retry_layer(lesson: dict[str, Any]) -> None:
+    counts = Counter(call.retry_count for call in lesson["good_calls"])
+    assert set(counts) == {0, 1, 2}, (
+        f"lesson 13: the resilient client's SDK retry counts are {dict(counts)}; the lesson "
+        "says the SDK retries (counts 1 and 2) and nothing retries around it")
 
 
-def test_run_test_passes_the_first_test(lesson: dict[str, Any],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    test = "test_two_overloads_then_an_answer"
-    assert _report(lesson, test, "answer", capsys) == f"PASSED {test}"
+def test_an_empty_budget_stops_the_sdk_and_the_chain_still_falls_back(
+        lesson: dict[str, Any]) -> None:
+    clock = VirtualClock()
+    with FakeClaude(clock=clock, seed=0) as api:
+        chain, _, budget = lesson["resilient"](api, clock)
+        while budget.try_spend():
+            pass
+        api.respond("overloaded_error")  # the main model's one attempt; then "ok"
+        tried: list[str] = []
+        served = chain.call(tried)
+    assert (served.step, tried) == ("small", [MODEL, FALLBACK_MODEL])
+    assert [c.model for c in api.calls] == [MODEL, FALLBACK_MODEL]
 
 
-# -- the chaos server run ---------------------------------------------------------------
-
-def test_the_chaos_run(lesson: dict[str, Any]) -> None:
-    results, log, replies = lesson["results"], lesson["log"], lesson["replies"]
-    assert (len(results), len(log)) == (30, 41), (
-        f"lesson 13: the chaos run made {len(results)} questions and {len(log)} attempts; "
-        "the lesson says 30 and 41")
-    assert sorted(replies.items()) == [("answered", 27), ("busy", 1), ("sorry", 2)], (
-        f"lesson 13: the users read {sorted(replies.items())}; the lesson says 27 answers, "
-        "one BUSY and two SORRY")
-    outcomes = sorted(Counter(entry["outcome"] for entry in log).items())
-    assert outcomes == [("api_error", 3), ("connection_error", 3), ("invalid_request_error", 2),
-                        ("ok", 27), ("overloaded_error", 4), ("rate_limit_error", 2)], (
-        f"lesson 13: the chaos log's outcomes are now {outcomes}")
+def test_model_client_has_the_breaker_then_the_budget(lesson: dict[str, Any]) -> None:
+    clock = lesson["TurnClock"]()
+    with FakeClaude(clock=clock, seed=0) as api:
+        breaker = lesson["CircuitBreaker"](clock=clock)
+        budget = lesson["RetryBudget"]()
+        client = lesson["model_client"](api, breaker, budget)
+    assert client.max_retries == 2
+    kinds = [type(m) for m in client.middleware]
+    assert kinds == [BreakerMiddleware, BudgetMiddleware]
+    assert client.middleware[0].breaker is breaker and client.middleware[1].budget is budget
 
 
-def _tried(log: Iterable[Mapping[str, Any]], tag: str) -> list[tuple[Any, ...]]:
-    return [(e["retry_count"], e["status"], e["outcome"]) for e in log if e["tag"] == tag]
+def test_no_request_made_more_than_three_attempts_per_model(lesson: dict[str, Any]) -> None:
+    # Re-run the resilient client, keeping the models each request tried.
+    namespace = lesson
+    tried_by_request: list[list[str]] = []
+
+    def make(api: Any, clock: Any) -> Any:
+        chain, breakers, budget = namespace["resilient"](api, clock)
+
+        def handle(i: int) -> Any:
+            tried: list[str] = []
+            chain.call(tried)
+            tried_by_request.append(tried)
+
+        return handle, breakers, budget
+
+    namespace["run"](make)
+    assert max(max(Counter(t).values(), default=0) for t in tried_by_request) == 3
 
 
-def test_the_three_failed_questions(lesson: dict[str, Any]) -> None:
-    failed = [r for r in lesson["results"] if not r.answered]
-    assert [(r.tag, r.request_id) for r in failed] == [
-        ("q13", "req_chaos_000019"), ("q18", "req_chaos_000026"), ("q23", None)], (
-        f"lesson 13: the failed questions are now {failed}")
-    log = lesson["log"]
-    assert _tried(log, "q13") == [(0, None, "connection_error"),
-                                  (1, 400, "invalid_request_error")], (
-        "lesson 13: q13's connection should drop, and the SDK's retry meet a 400")
-    assert _tried(log, "q18") == [(0, 400, "invalid_request_error")], (
-        "lesson 13: q18 should be a 400, sent once")
-    assert _tried(log, "q23") == [(0, 529, "overloaded_error"), (1, None, "connection_error"),
-                                  (2, None, "connection_error")], (
-        "lesson 13: q23 should meet a 529, then two dropped connections")
-    for result in failed:
-        last = [e for e in log if e["tag"] == result.tag][-1]
-        if result.request_id is None:
-            assert last["status"] is None and last["request_id"], (
-                f"lesson 13: {result.tag} logged None, so no response may have come back; "
-                "the server still logs a request-id for it")
-        else:
-            assert last["request_id"] == result.request_id, (
-                f"lesson 13: {result.tag}'s logged request-id is not the server's last entry")
+def test_latency(lesson: dict[str, Any]) -> None:
+    pct = lesson["percentile"]
+    good = [latency for _, latency in lesson["good"]]
+    naive = [latency for _, latency in lesson["naive"]]
+    assert [f"{pct(good, 50):.3f}", f"{pct(good, 99):.3f}"] == ["0.000", "5.000"]
+    assert [f"{pct(naive, 50):.3f}", f"{pct(naive, 99):.3f}"] == ["0.000", "20.774"]
+    assert max(good) < 10.0 and max(naive) > 20.0
 
 
-def test_the_chaos_run_is_bounded_and_nothing_is_lost(lesson: dict[str, Any]) -> None:
-    log, results = lesson["log"], lesson["results"]
-    per_tag = Counter(entry["tag"] for entry in log)
-    assert max(per_tag.values()) == 3 and max(e["retry_count"] for e in log) == 2, (
-        "lesson 13: the most attempts for one question should be 3, retry_count at most 2")
-    assert set(per_tag) == {r.tag for r in results}, "lesson 13: a request was lost"
-    ok_ids = {e["request_id"] for e in log if e["outcome"] == "ok"}
-    answered = [r for r in results if r.answered]
-    assert len(answered) == 27 and all(r.request_id in ok_ids for r in answered), (
-        "lesson 13: every answer's request-id should be logged by the server as ok (27 of 27)")
+def test_the_main_breaker_opens_in_the_outage_and_closes_after_it(
+        lesson: dict[str, Any]) -> None:
+    history = [(round(t, 3), state) for t, state in lesson["breakers"][MODEL].history]
+    assert history[:2] == [(0.0, "closed"), (101.406, "open")]
+    trials = [t for t, state in history if state == "half_open"]
+    assert trials == [112.0, 122.0, 132.0, 142.0]  # one every 10 s
+    assert history[-1] == (142.0, "closed")  # the first trial after t = 140 succeeds
 
 
-def _model_answer(name: str) -> Any:
-    path = ROOT / "notebooks" / "solutions" / "lesson13.py"
-    spec = importlib.util.spec_from_file_location("solutions_lesson13", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name)
+def test_the_logs_hold_request_ids_and_never_the_key(lesson: dict[str, Any]) -> None:
+    records = lesson["logged"]
+    assert len(records) == 389
+    assert not any(FAKE_API_KEY in r for r in records)
+    assert records[0] == f"INFO    t=  0.000 {MODEL} answered, request-id req_fake_000001"
+    failed = [r for r in records if " retry " in r]
+    assert failed and all("request-id" in r for r in failed)
+    assert any("no answer APIConnectionError, request-id None" in r for r in records)
+    assert any("retry 1 after" in r for r in records)  # the SDK's own retries, logged
 
 
-def test_the_model_answer_accounts_for_the_chaos_run(lesson: dict[str, Any]) -> None:
-    unaccounted = _model_answer("unaccounted")
-    results, log = lesson["results"], lesson["log"]
-    assert unaccounted(results, log) == set(), (
-        "lesson 13: the lesson says unaccounted returns set() for its run")
-    assert unaccounted(results[:-1], log) == {"q29"}, (
-        "lesson 13: the hint says a dropped result shows up")
-    assert (lesson["logged_id"]("claude failed: connection, request-id None"),
-            lesson["logged_id"]("claude answered: request-id req_x")) == (None, "req_x")
+def test_the_naive_client_multiplies_its_load_during_the_outage(
+        lesson: dict[str, Any]) -> None:
+    def peak(calls: Any) -> float:
+        return max(lesson["per_second"](calls)[1])
+
+    assert peak(lesson["naive_calls"]) > 5 * peak(lesson["good_calls"])
+    assert peak(lesson["good_calls"]) <= 2.0
 
 
-# -- the async herd ----------------------------------------------------------------------
+# -- exercises: wrong answers the checkers must reject -----------------------------------
 
-def test_the_async_herd(lesson: dict[str, Any]) -> None:
-    statuses, calls = lesson["statuses"], lesson["calls"]
-    assert len(statuses) == lesson["USERS"] == 300
-    assert sorted(Counter(statuses).items()) == [(200, 271), (429, 29)], (
-        f"lesson 13: the herd's users got {sorted(Counter(statuses).items())}; the lesson "
-        "says 271 served and 29 gave up on a 429")
-    assert len(calls) == 2771, f"lesson 13: the herd made {len(calls)} attempts, not 2771"
-    assert max(call.retry_count for call in calls) == 9, (
-        "lesson 13: no user should pass 10 attempts, and some should use all 10")
-    assert sum(call.status == 200 for call in calls) == statuses.count(200), (
-        "lesson 13: the 200s the users saw should be the 200s the API sent")
-    assert Counter(call.retry_count for call in calls)[0] == 300, (
-        "lesson 13: every user should ask once at the start")
-    assert sum(call.time < 30 for call in calls) > 0.5 * len(calls), (
-        "lesson 13: the lesson says most attempts are spent while the API is down")
+def _ask_builder(retries: tuple[type[Exception], ...]) -> Callable[[Any, Any], Any]:
+    """A hand-written loop on a max_retries=0 client that sleeps its own backoff and never
+    reads retry-after."""
+    def make_ask(api: Any, clock: Any) -> Any:
+        client = api.client(max_retries=0)
 
+        def ask(prompt: str) -> str:
+            for n in range(4):
+                try:
+                    message = client.messages.create(
+                        model=api.model, max_tokens=256,
+                        messages=[{"role": "user", "content": prompt}])
+                    return str(message.content[0].text)
+                except retries:
+                    if n == 3:
+                        raise
+                    clock.sleep(0.5 * 2**n)
+            raise AssertionError("unreachable")
 
-def test_the_herd_model_and_how_close_the_sdk_is(lesson: dict[str, Any]) -> None:
-    model, calls = lesson["model"], lesson["calls"]
-    assert (model.served, model.attempts) == (258, 2792), (
-        f"lesson 13: the lab model now serves {model.served} with {model.attempts} "
-        "attempts; the lesson says 258 and 2792")
-    sdk = Counter(int(call.time) for call in calls)
-    diff = sum(abs(sdk[s] - n) for s, n in enumerate(model.timeline))
-    assert diff < 0.1 * len(calls), (
-        f"lesson 13: the SDK's load differs from the model's by {diff} attempts in all; "
-        "the lesson says they agree closely")
+        return ask
+
+    return make_ask
 
 
-# -- exercise 13.1: tests that miss a broken app ---------------------------------------
-
-BUSY = lesson13.BUSY
-
-
-def _outage_test(*, outage: bool = True, bound: bool = True, message: bool = True,
-                 request_id: bool = True, shield: bool = False) -> Callable[[Any, Any], None]:
-    """An outage test with some of the four assertions left out."""
-    def test_outage(fake_claude: Any, app: Any) -> None:
-        if outage:
-            fake_claude.scenario(Outage(0, 1e9))
-        lines: list[str] = []
-        try:
-            reply = app(fake_claude.client(), "Hi", lines.append)
-        except anthropic.APIError:
-            if not shield:
-                raise
-            return
-        if bound:
-            assert len(fake_claude.calls) <= 3
-        if message:
-            assert reply == (BUSY if outage else DEFAULT_TEXT)
-        if request_id:
-            assert fake_claude.calls[-1].request_id in lines[-1]
-
-    return test_outage
+def test_12_1_rejects_a_loop_that_never_retries_a_429(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    assert check_make_ask(_ask_builder((anthropic.InternalServerError,))) is False
+    assert "retry-after: 3" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("wrong", "said"), [
-    ({"bound": False}, "sent 150 attempts"),
-    ({"message": False}, "empty reply"),
-    ({"request_id": False}, "no request-id"),
-    ({"shield": True}, "let the OverloadedError out"),
-    ({"outage": False}, "the API answered"),
-])
-def test_13_1_rejects_a_test_that_misses_a_broken_app(
-        wrong: dict[str, bool], said: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_outage_test(_outage_test(**wrong)) is False
-    assert said in capsys.readouterr().out
+def test_12_1_rejects_a_loop_that_retries_a_429_too_soon(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    loop = _ask_builder((anthropic.InternalServerError, anthropic.RateLimitError))
+    assert check_make_ask(loop) is False
+    assert "you retried after 0.50 s" in capsys.readouterr().out
 
 
-def test_13_1_accepts_the_full_test_and_rejects_one_that_fails_the_good_app(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_outage_test(_outage_test()) is True
+def _chain_on(client_options: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    def make_chain(api: Any, clock: Any) -> Any:
+        client = api.client(**client_options)
 
-    def expects_an_answer(fake_claude: Any, app: Any) -> None:
-        fake_claude.scenario(Outage(0, 1e9))
-        assert app(fake_claude.client(), "Hi", [].append) == DEFAULT_TEXT
+        def ask(model: str, prompt: str) -> str:
+            message = client.messages.create(model=model, max_tokens=256,
+                                             messages=[{"role": "user", "content": prompt}])
+            return str(message.content[0].text)
 
-    capsys.readouterr()
-    assert check_outage_test(expects_an_answer) is False
-    assert "failed for the lesson's app" in capsys.readouterr().out
+        return Fallback([("main", lambda p: ask(MODEL, p)),
+                         ("small", lambda p: ask(FALLBACK_MODEL, p)),
+                         ("static", lambda p: "Busy, try again soon.")])
 
-
-def test_13_1_the_broken_apps_are_broken_as_described() -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Outage(0, 1e9))
-        lines: list[str] = []
-        assert lesson13.answer(api.client(), "Hi", lines.append) == BUSY
-        assert len(api.calls) == 3 and api.calls[-1].request_id in lines[-1]
-    for name, (app, _) in lesson13.BROKEN.items():
-        with FakeClaude(clock=VirtualClock(), seed=0) as api:
-            api.scenario(Outage(0, 1e9))
-            lines = []
-            try:
-                reply = app(api.client(), "Hi", lines.append)
-            except anthropic.OverloadedError:
-                reply = None
-        broken = {"retries without end": len(api.calls) > 3,
-                  "lets the error out": reply is None,
-                  "swallows the error": reply == "",
-                  "loses the request-id": reply is not None and not any(
-                      api.calls[-1].request_id in line for line in lines)}
-        assert broken[name], f"the broken app that {name} is not broken that way"
-        assert sum(broken.values()) == 1, f"the app that {name} is broken in more ways"
+    return make_chain
 
 
-# -- exercise 13.2: reconciliations that get it wrong ----------------------------------
-
-def _last(log: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {entry["tag"]: entry for entry in log}
-
-
-def _forgets_lost_requests(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    last = _last(log)
-    return {r.tag for r in results
-            if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")
-            or r.request_id not in (last[r.tag]["request_id"], None)}
-
-
-def _reads_the_first_entry(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    first = _last(reversed(log))
-    missing = set(first) - {r.tag for r in results}
-    return missing | {r.tag for r in results
-                      if r.tag not in first or r.answered != (first[r.tag]["outcome"] == "ok")}
-
-
-def _ignores_request_ids(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    last = _last(log)
-    missing = set(last) - {r.tag for r in results}
-    return missing | {r.tag for r in results
-                      if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")}
-
-
-def _checks_answers_only(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    last = _last(log)
-    missing = set(last) - {r.tag for r in results}
-    return missing | {r.tag for r in results if r.answered and (
-        r.tag not in last or last[r.tag]["outcome"] != "ok"
-        or last[r.tag]["request_id"] != r.request_id)}
-
-
-def _any_ok_entry(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    ok_ids = {e["request_id"] for e in log if e["outcome"] == "ok"}
-    missing = {e["tag"] for e in log} - {r.tag for r in results}
-    return missing | {r.tag for r in results if r.answered and r.request_id not in ok_ids}
-
-
-def _no_none_for_failures(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
-    last = _last(log)
-    missing = set(last) - {r.tag for r in results}
-    return missing | {r.tag for r in results
-                      if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")
-                      or r.request_id != last[r.tag]["request_id"]}
-
-
-@pytest.mark.parametrize("wrong", [_forgets_lost_requests, _reads_the_first_entry,
-                                   _ignores_request_ids, _checks_answers_only, _any_ok_entry,
-                                   _no_none_for_failures])
-def test_13_2_rejects_a_wrong_reconciliation(wrong: Callable[..., set[str]],
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_unaccounted(wrong) is False
-    assert "expected" in capsys.readouterr().out
-
-
-def test_13_2_rejects_an_answer_that_is_not_a_set_of_tags(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_unaccounted(lambda results, log: "") is False
-    assert "return a set of tags" in capsys.readouterr().out
-    assert check_unaccounted(lambda results, log: len(results)) is False
+def test_12_2_rejects_a_chain_on_a_default_client(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_make_chain(_chain_on({})) is False
+    out = capsys.readouterr().out
+    assert "got 3 attempts" in out and "max_retries=0" in out
+    assert check_make_chain(_chain_on({"max_retries": 0})) is True  # the same, one layer

@@ -1,368 +1,354 @@
-"""Every factual claim lesson 14 ("Long requests and streams") makes, checked against the SDK.
+"""Every factual claim lesson 14 ("Test your own app under failure") makes, checked by running it.
 
-The lesson prints these facts under strict nbval; these tests pin what its prose *says*
-about them, through the real anthropic SDK answered by the simulated API, and check that
-the exercises' checkers reject plausible wrong answers.
+The tests run the lesson's code cells once (not the plot or the exercises), against the
+installed SDK, the simulated API and the chaos server on loopback, and pin the numbers its
+prose and outputs state. Then each exercise checker is fed plausible wrong answers, which
+it must reject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
-from anthropic._constants import MODEL_NONSTREAMING_TOKENS
-from course.lesson14 import PacedStream, check_collect, check_watch, paced_stream
-from lesson_code import run_lesson
+from course import lesson14
+from course.lesson14 import check_outage_test, check_unaccounted
+from lesson_code import ROOT, run_lesson
 
-from resilience import MODEL, classify
-from resilience.testing import FakeClaude, dropped_stream, stalled_stream
+from resilience import VirtualClock
+from resilience.testing import FailureRates, FakeClaude, Outage
 from resilience.testing.responses import DEFAULT_TEXT
 
-PROMPT: list[Any] = [{"role": "user", "content": "Tell me a long story."}]
-LESSON = "14_long_requests_and_streams"
+pytestmark = pytest.mark.loopback  # the lesson runs the chaos server on 127.0.0.1
+
+STEM = "14_test_your_own_app"
 
 
 @pytest.fixture(scope="module")
 def lesson() -> dict[str, Any]:
-    return run_lesson(LESSON)
+    """The lesson's namespace after its code cells ran (plot and exercises skipped)."""
+    return run_lesson(STEM)
 
 
-def texts(stream: Any) -> list[str]:
-    return [e.delta.text for e in stream if e.type == "content_block_delta"]
+# -- the app and its unit tests ---------------------------------------------------------
+
+def test_the_sdk_retries_twice_by_default() -> None:
+    assert anthropic.DEFAULT_MAX_RETRIES == 2, (
+        f"lesson 14: the SDK's default max_retries is now {anthropic.DEFAULT_MAX_RETRIES}; "
+        "the lesson says the SDK makes at most 3 attempts (one try and two retries)")
 
 
-# -- "Streaming is required" ------------------------------------------------------------
-
-def test_a_large_non_streaming_request_fails_before_any_http_call() -> None:
-    with FakeClaude(seed=0) as api:
-        with pytest.raises(ValueError, match=r"^Streaming is required") as caught:
-            api.client().messages.create(model=api.model, max_tokens=64_000, messages=PROMPT)
-        assert len(api.calls) == 0, (
-            f"lesson 14: the SDK now sends {len(api.calls)} request(s) before refusing a "
-            "64,000-token non-streaming call; the lesson says none")
-    assert not isinstance(caught.value, anthropic.APIError)
-
-
-def test_the_threshold_the_lesson_computes_is_the_sdk_s(lesson: dict[str, Any]) -> None:
-    assert lesson["low"] == 21_334, (
-        f"lesson 14: the smallest max_tokens that needs streaming is now {lesson['low']}, "
-        "the lesson says 21,334")
-    with FakeClaude(seed=0) as api:  # the public behaviour on both sides of it
-        client = api.client()
-        client.messages.create(model=api.model, max_tokens=21_333, messages=PROMPT)
-        with pytest.raises(ValueError, match="Streaming is required"):
-            client.messages.create(model=api.model, max_tokens=21_334, messages=PROMPT)
-        assert len(api.calls) == 1
+def test_the_lessons_app_is_the_one_the_checker_uses(lesson: dict[str, Any]) -> None:
+    assert (lesson["BUSY"], lesson["SORRY"]) == (lesson14.BUSY, lesson14.SORRY), (
+        "lesson 14: the app's messages differ from course.lesson14's")
+    for outcomes in (["ok"], ["overloaded_error"] * 3, ["invalid_request_error"],
+                     ["connection_error"] * 3, ["rate_limit_error", "ok"]):
+        seen = []
+        for app in (lesson["answer"], lesson14.answer):
+            lines: list[str] = []
+            with FakeClaude(clock=VirtualClock(), seed=0) as api:
+                api.respond(*outcomes)
+                seen.append((app(api.client(), "Hi", lines.append), lines))
+        assert seen[0] == seen[1], (
+            f"lesson 14: for {outcomes} the lesson's app gave {seen[0]}, the checker's "
+            f"{seen[1]}: they must be the same app")
 
 
-def test_model_nonstreaming_tokens() -> None:
-    assert MODEL_NONSTREAMING_TOKENS.get(MODEL) is None, (
-        f"lesson 14: the SDK now caps {MODEL} at {MODEL_NONSTREAMING_TOKENS.get(MODEL)} "
-        "non-streaming tokens; the lesson says it has no cap of its own")
-    cap = MODEL_NONSTREAMING_TOKENS.get("claude-opus-4-0")
-    assert cap == 8_192, f"lesson 14: claude-opus-4-0's cap is now {cap}, the lesson says 8192"
-    with FakeClaude(seed=0) as api:
-        client = api.client()
-        client.messages.create(model="claude-opus-4-0", max_tokens=8_192, messages=PROMPT)
-        with pytest.raises(ValueError):
-            client.messages.create(model="claude-opus-4-0", max_tokens=8_193, messages=PROMPT)
+def test_the_first_test_passes_and_shows_the_sdks_schedule(lesson: dict[str, Any]) -> None:
+    calls = [str(call) for call in lesson["fake_claude"].calls]
+    assert calls == ["t=0.000s retry 0 -> 529 overloaded_error (req_fake_000001)",
+                     "t=0.394s retry 1 -> 529 overloaded_error (req_fake_000002)",
+                     "t=1.205s retry 2 -> 200 ok (req_fake_000003)"], (
+        f"lesson 14: the first test's attempts are now {calls}")
 
 
-def test_a_timeout_of_your_own_skips_the_check() -> None:
-    with FakeClaude(seed=0) as api:
-        api.client(timeout=900.0).messages.create(model=api.model, max_tokens=64_000,
-                                                  messages=PROMPT)
-        api.client().messages.create(model=api.model, max_tokens=64_000, messages=PROMPT,
-                                     timeout=900.0)
-        assert len(api.calls) == 2, (
-            "lesson 14: a client or call with its own timeout now gets the streaming check; "
-            "the lesson says the SDK then trusts you")
-        with pytest.raises(ValueError):  # a timeout equal to the default still checks
-            api.client(timeout=httpx2.Timeout(600, connect=5.0)).messages.create(
-                model=api.model, max_tokens=64_000, messages=PROMPT)
+@pytest.mark.parametrize("test", ["test_two_overloads_then_an_answer",
+                                  "test_a_bad_request_is_sent_once_and_explained"])
+def test_the_lessons_tests_pass_with_the_real_fixture(
+        test: str, lesson: dict[str, Any], fake_claude: FakeClaude) -> None:
+    # the fixture pytest supplies through the test kit's plugin, as the lesson says
+    assert isinstance(fake_claude.clock, VirtualClock) and fake_claude.seed == 0
+    assert fake_claude.clock.now() == 0.0 and not fake_claude.calls
+    lesson[test](fake_claude, lesson["answer"])
 
 
-def test_streaming_the_same_request_works(lesson: dict[str, Any]) -> None:
-    assert lesson["message"].content[0].text == DEFAULT_TEXT
-    with FakeClaude(seed=0) as api:
-        with api.client().messages.stream(model=api.model, max_tokens=64_000,
-                                          messages=PROMPT) as stream:
-            assert stream.get_final_message().content[0].text == DEFAULT_TEXT
-        assert len(api.calls) == 1
+def _report(lesson: dict[str, Any], test: str, app: str,
+            capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    lesson["run_test"](lesson[test], lesson[app])
+    return capsys.readouterr().out.strip()
 
 
-# -- connect and read timeouts ----------------------------------------------------------
-
-def test_the_default_timeout_and_the_timeout_class() -> None:
-    limits = anthropic.DEFAULT_TIMEOUT
-    assert (limits.connect, limits.read, limits.write, limits.pool) == (5.0, 600, 600, 600), (
-        f"lesson 14: the SDK's default timeout is now {limits}; the lesson says connect 5 s "
-        "and 600 s for read, write and pool")
-    assert anthropic.Timeout is httpx2.Timeout, (
-        "lesson 14: anthropic.Timeout is no longer httpx2.Timeout")
-    ours = httpx2.Timeout(60.0, connect=5.0, read=10.0)
-    assert (ours.connect, ours.read, ours.write, ours.pool) == (5.0, 10.0, 60.0, 60.0), (
-        f"lesson 14: httpx2.Timeout(60.0, connect=5.0, read=10.0) is now {ours}; the lesson "
-        "says the plain number sets write and pool")
-
-
-def test_a_connect_timeout_is_an_api_timeout_error_the_sdk_retries() -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond(*[httpx2.ConnectTimeout] * 3)
-        error = api.raised(max_retries=2)
-        assert type(error) is anthropic.APITimeoutError, (
-            f"lesson 14: a connect timeout now raises {type(error).__name__}; the lesson "
-            "says APITimeoutError")
-        assert len(api.calls) == 3, "lesson 14: the SDK no longer retries a connect timeout"
-    assert str(classify(error)) == "timeout (retryable)"
+def test_the_bad_request_test_passes_the_app_and_fails_the_one_that_tries_harder(
+        lesson: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    test = "test_a_bad_request_is_sent_once_and_explained"
+    assert _report(lesson, test, "answer", capsys) == f"PASSED {test}", (
+        "lesson 14: the bad-request test no longer passes the lesson's app")
+    assert _report(lesson, test, "answer_tries_harder", capsys) == (
+        f"FAILED {test}: AssertionError: 5 attempts"), (
+        "lesson 14: the lesson says the app that tries harder sends the 400 five times")
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.scenario(FailureRates({"invalid_request_error": 1.0}))
+        reply = lesson["answer_tries_harder"](api.client(), "Hi", [].append)
+    assert (reply, len(api.calls)) == (lesson["BUSY"], 5), (
+        "lesson 14: the app that tries harder sends a 400 five times and tells the user BUSY")
 
 
-def test_the_read_timeout_bounds_each_silence_not_the_total(lesson: dict[str, Any]) -> None:
-    runs = lesson["runs"]
-    assert runs["streamed, a word every 8 s"] == ([8.0 * i for i in range(1, 7)], None, 48.0), (
-        "lesson 14: a stream with a word every 8 s no longer survives a 10 s read timeout")
-    assert runs["the same answer, not streamed"] == ([], "APITimeoutError", 10.0), (
-        "lesson 14: the same answer not streamed no longer times out at 10 s")
-    assert runs["streamed, silent after 2 words"] == ([8.0, 16.0], "ReadTimeout", 26.0), (
-        "lesson 14: a stream silent after 2 words no longer raises httpx2.ReadTimeout at 26 s")
-    times, error, end = runs["streamed, a word every 8 s for 160 s"]
-    assert (len(times), error, end) == (20, None, 160.0)
+def test_run_test_passes_the_first_test(lesson: dict[str, Any],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    test = "test_two_overloads_then_an_answer"
+    assert _report(lesson, test, "answer", capsys) == f"PASSED {test}"
 
 
-def test_a_stall_on_the_default_timeout_waits_600_s(lesson: dict[str, Any]) -> None:
-    times, error, end = lesson["arrivals"](paced_stream([8.0, 8.0, None]))
-    assert (times, error, end) == ([8.0, 16.0], "ReadTimeout", 616.0), (
-        f"lesson 14: a stalled stream on the default client now ends with {error} at "
-        f"{end} s; the lesson says ReadTimeout at 616 s")
+# -- the chaos server run ---------------------------------------------------------------
+
+def test_the_chaos_run(lesson: dict[str, Any]) -> None:
+    results, log, replies = lesson["results"], lesson["log"], lesson["replies"]
+    assert (len(results), len(log)) == (30, 41), (
+        f"lesson 14: the chaos run made {len(results)} questions and {len(log)} attempts; "
+        "the lesson says 30 and 41")
+    assert sorted(replies.items()) == [("answered", 27), ("busy", 1), ("sorry", 2)], (
+        f"lesson 14: the users read {sorted(replies.items())}; the lesson says 27 answers, "
+        "one BUSY and two SORRY")
+    outcomes = sorted(Counter(entry["outcome"] for entry in log).items())
+    assert outcomes == [("api_error", 3), ("connection_error", 3), ("invalid_request_error", 2),
+                        ("ok", 27), ("overloaded_error", 4), ("rate_limit_error", 2)], (
+        f"lesson 14: the chaos log's outcomes are now {outcomes}")
 
 
-def test_the_kit_s_stalled_stream_raises_the_raw_read_timeout_mid_stream() -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond(stalled_stream(None, after_chunks=2), "ok")
-        client = api.client(timeout=httpx2.Timeout(60.0, connect=5.0, read=10.0))
-        shown: list[str] = []
-        with pytest.raises(httpx2.ReadTimeout):
-            for event in client.messages.create(model=api.model, max_tokens=64,
-                                                messages=PROMPT, stream=True):
-                if event.type == "content_block_delta":
-                    shown.append(event.delta.text)
-        assert (len(api.calls), api.pending, api.clock.now()) == (1, ("ok",), 10.0), (
-            "lesson 14: the SDK now retries a stream that stalls mid-body")
-    assert "".join(shown) == "Hello from the simulated"
+def _tried(log: Iterable[Mapping[str, Any]], tag: str) -> list[tuple[Any, ...]]:
+    return [(e["retry_count"], e["status"], e["outcome"]) for e in log if e["tag"] == tag]
 
 
-# -- stalled or dropped -----------------------------------------------------------------
-
-def test_what_happens_table(lesson: dict[str, Any]) -> None:
-    what_happens = lesson["what_happens"]
-    table = {name: (what_happens(failure, True), what_happens(failure, False))
-             for name, failure in [("dropped", dropped_stream(after_chunks=2)),
-                                   ("stalled", stalled_stream(None, after_chunks=2))]}
-    assert table == {
-        "dropped": ("RemoteProtocolError after 1 request(s)", "answered after 2 requests"),
-        "stalled": ("ReadTimeout after 1 request(s)", "answered after 2 requests"),
-    }, f"lesson 14: dropped and stalled streams now behave as {table}"
-
-
-@pytest.mark.parametrize(("cls", "verdict"), [(httpx2.RemoteProtocolError,
-                                               "connection (retryable)"),
-                                              (httpx2.ReadTimeout, "timeout (retryable)")])
-def test_raw_transport_errors(cls: type[Exception], verdict: str) -> None:
-    error = cls("[simulated]")
-    assert not isinstance(error, anthropic.APIError), (
-        f"lesson 14: httpx2.{cls.__name__} is now an anthropic.APIError")
-    assert isinstance(error, httpx2.TransportError), (
-        f"lesson 14: httpx2.{cls.__name__} is no longer an httpx2.TransportError")
-    assert str(classify(error)) == verdict
-
-
-# -- partial output: restart, resume, stop ----------------------------------------------
-
-def test_the_cost_table(lesson: dict[str, Any]) -> None:
-    serve, full = lesson["serve"], lesson["FULL"]
-    table = {s.__name__: serve(s, *then)
-             for s, then in [(lesson["restart"], [full]), (lesson["resume"], [lesson["REST"]]),
-                             (lesson["stop"], [])]}
-    costs = {name: (words, resent, done, text == full.text)
-             for name, (text, words, resent, done) in table.items()}
-    assert costs == {
-        "restart": (21, 0, 42.0, True),
-        "resume": (12, 9, 24.0, True),
-        "stop": (9, 0, 18.0, False),
-    }, (f"lesson 14: (words generated, words re-sent, done at, complete) per strategy are "
-        f"now {costs}; the lesson's table says restart 21/0/42 s, resume 12/9/24 s, stop "
-        "9/0/18 s")
-    assert table["stop"][0].endswith("[cut off: ask again]")
+def test_the_three_failed_questions(lesson: dict[str, Any]) -> None:
+    failed = [r for r in lesson["results"] if not r.answered]
+    assert [(r.tag, r.request_id) for r in failed] == [
+        ("q13", "req_chaos_000019"), ("q18", "req_chaos_000026"), ("q23", None)], (
+        f"lesson 14: the failed questions are now {failed}")
+    log = lesson["log"]
+    assert _tried(log, "q13") == [(0, None, "connection_error"),
+                                  (1, 400, "invalid_request_error")], (
+        "lesson 14: q13's connection should drop, and the SDK's retry meet a 400")
+    assert _tried(log, "q18") == [(0, 400, "invalid_request_error")], (
+        "lesson 14: q18 should be a 400, sent once")
+    assert _tried(log, "q23") == [(0, 529, "overloaded_error"), (1, None, "connection_error"),
+                                  (2, None, "connection_error")], (
+        "lesson 14: q23 should meet a 529, then two dropped connections")
+    for result in failed:
+        last = [e for e in log if e["tag"] == result.tag][-1]
+        if result.request_id is None:
+            assert last["status"] is None and last["request_id"], (
+                f"lesson 14: {result.tag} logged None, so no response may have come back; "
+                "the server still logs a request-id for it")
+        else:
+            assert last["request_id"] == result.request_id, (
+                f"lesson 14: {result.tag}'s logged request-id is not the server's last entry")
 
 
-def test_the_resume_request_ends_with_a_user_turn(lesson: dict[str, Any]) -> None:
-    messages = lesson["resume_messages"]("partial")
-    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
-    # Lesson 10 cites Anthropic's migration guide: a prefilled assistant turn returns a 400
-    # on the Claude 4.6 models. If MODEL moves on, re-check that claim for the new model.
-    assert MODEL == "claude-sonnet-4-6", (
-        f"lesson 14: the course's model is now {MODEL}; re-check whether it accepts a prefill")
+def test_the_chaos_run_is_bounded_and_nothing_is_lost(lesson: dict[str, Any]) -> None:
+    log, results = lesson["log"], lesson["results"]
+    per_tag = Counter(entry["tag"] for entry in log)
+    assert max(per_tag.values()) == 3 and max(e["retry_count"] for e in log) == 2, (
+        "lesson 14: the most attempts for one question should be 3, retry_count at most 2")
+    assert set(per_tag) == {r.tag for r in results}, "lesson 14: a request was lost"
+    ok_ids = {e["request_id"] for e in log if e["outcome"] == "ok"}
+    answered = [r for r in results if r.answered]
+    assert len(answered) == 27 and all(r.request_id in ok_ids for r in answered), (
+        "lesson 14: every answer's request-id should be logged by the server as ok (27 of 27)")
 
 
-# -- the paced stream the lesson runs on ------------------------------------------------
-
-def test_paced_stream_validates_its_settings() -> None:
-    with pytest.raises(ValueError, match="gaps"):
-        paced_stream([1.0, -1.0])
-    with pytest.raises(TypeError, match="gaps"):
-        paced_stream(["1"])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="pieces"):
-        paced_stream([1.0], pieces=["a", "b"])
-    with pytest.raises(ValueError, match="pieces"):
-        paced_stream([])
-    with pytest.raises(ValueError, match="end"):
-        paced_stream([1.0], end="explode")
+def _model_answer(name: str) -> Any:
+    path = ROOT / "notebooks" / "solutions" / "lesson14.py"
+    spec = importlib.util.spec_from_file_location("solutions_lesson13", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
 
 
-def test_paced_stream_ends() -> None:
-    with FakeClaude(seed=0) as api:
-        api.respond(paced_stream([1.0, 2.0], end="overloaded_error"),
-                    paced_stream([1.0], end="drop"), paced_stream([3.0]))
-        client = api.client(max_retries=0)
-        with pytest.raises(anthropic.APIStatusError) as caught:
-            texts(client.messages.create(model=api.model, max_tokens=64, messages=PROMPT,
-                                         stream=True))
-        assert caught.value.type == "overloaded_error" and api.clock.now() == 3.0
-        with pytest.raises(httpx2.RemoteProtocolError):
-            texts(client.messages.create(model=api.model, max_tokens=64, messages=PROMPT,
-                                         stream=True))
-        message = client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-        assert message.content[0].text == "Long" and api.clock.now() == 7.0
-    assert [c.outcome for c in api.calls] == ["stream_paced"] * 3
+def test_the_model_answer_accounts_for_the_chaos_run(lesson: dict[str, Any]) -> None:
+    unaccounted = _model_answer("unaccounted")
+    results, log = lesson["results"], lesson["log"]
+    assert unaccounted(results, log) == set(), (
+        "lesson 14: the lesson says unaccounted returns set() for its run")
+    assert unaccounted(results[:-1], log) == {"q29"}, (
+        "lesson 14: the hint says a dropped result shows up")
+    assert (lesson["logged_id"]("claude failed: connection, request-id None"),
+            lesson["logged_id"]("claude answered: request-id req_x")) == (None, "req_x")
 
 
-def test_paced_stream_default_pieces_are_words() -> None:
-    stream = paced_stream([0.0] * 3)
-    assert isinstance(stream, PacedStream)
-    assert stream.pieces == ("Long ", "answers ", "arrive")
+# -- the async herd ----------------------------------------------------------------------
+
+def test_the_async_herd(lesson: dict[str, Any]) -> None:
+    statuses, calls = lesson["statuses"], lesson["calls"]
+    assert len(statuses) == lesson["USERS"] == 300
+    assert sorted(Counter(statuses).items()) == [(200, 271), (429, 29)], (
+        f"lesson 14: the herd's users got {sorted(Counter(statuses).items())}; the lesson "
+        "says 271 served and 29 gave up on a 429")
+    assert len(calls) == 2771, f"lesson 14: the herd made {len(calls)} attempts, not 2771"
+    assert max(call.retry_count for call in calls) == 9, (
+        "lesson 14: no user should pass 10 attempts, and some should use all 10")
+    assert sum(call.status == 200 for call in calls) == statuses.count(200), (
+        "lesson 14: the 200s the users saw should be the 200s the API sent")
+    assert Counter(call.retry_count for call in calls)[0] == 300, (
+        "lesson 14: every user should ask once at the start")
+    assert sum(call.time < 30 for call in calls) > 0.5 * len(calls), (
+        "lesson 14: the lesson says most attempts are spent while the API is down")
 
 
-# -- the exercises' checkers reject plausible wrong answers ---------------------------
-
-def _read(stream: Any, pieces: list[str]) -> None:
-    for event in stream:
-        if event.type == "content_block_delta":
-            pieces.append(event.delta.text)
-
-
-def no_watchdog(client: anthropic.Anthropic, model: str, messages: Any, clock: Any,
-                deadline: float, silence: float) -> str:
-    pieces: list[str] = []
-    _read(client.messages.create(model=model, max_tokens=64, messages=messages, stream=True),
-          pieces)
-    return "".join(pieces)
+def test_the_herd_model_and_how_close_the_sdk_is(lesson: dict[str, Any]) -> None:
+    model, calls = lesson["model"], lesson["calls"]
+    assert (model.served, model.attempts) == (258, 2792), (
+        f"lesson 14: the lab model now serves {model.served} with {model.attempts} "
+        "attempts; the lesson says 258 and 2792")
+    sdk = Counter(int(call.time) for call in calls)
+    diff = sum(abs(sdk[s] - n) for s, n in enumerate(model.timeline))
+    assert diff < 0.1 * len(calls), (
+        f"lesson 14: the SDK's load differs from the model's by {diff} attempts in all; "
+        "the lesson says they agree closely")
 
 
-def read_timeout_only(client: anthropic.Anthropic, model: str, messages: Any, clock: Any,
-                      deadline: float, silence: float) -> str:
-    pieces: list[str] = []
-    try:
-        _read(client.messages.create(model=model, max_tokens=64, messages=messages,
-                                     stream=True, timeout=httpx2.Timeout(60.0, read=silence)),
-              pieces)
-    except httpx2.ReadTimeout as e:
-        raise TimeoutError("silent") from e
-    return "".join(pieces)
+# -- exercise 14.1: tests that miss a broken app ---------------------------------------
+
+BUSY = lesson14.BUSY
 
 
-def no_conversion(client: anthropic.Anthropic, model: str, messages: Any, clock: Any,
-                  deadline: float, silence: float) -> str:
-    start, pieces = clock.now(), []
-    for event in client.messages.create(model=model, max_tokens=64, messages=messages,
-                                        stream=True, timeout=httpx2.Timeout(60.0, read=silence)):
-        if clock.now() - start > deadline:
-            raise TimeoutError("deadline")
-        if event.type == "content_block_delta":
-            pieces.append(event.delta.text)
-    return "".join(pieces)
-
-
-def _watchdog(*, check_at_end: bool = False, start_after_create: bool = False,
-              limit: str = "deadline") -> Callable[..., str]:
-    def watch(client: anthropic.Anthropic, model: str, messages: Any, clock: Any,
-              deadline: float, silence: float) -> str:
-        budget = silence if limit == "silence" else deadline
-        start, pieces = clock.now(), []
+def _outage_test(*, outage: bool = True, bound: bool = True, message: bool = True,
+                 request_id: bool = True, shield: bool = False) -> Callable[[Any, Any], None]:
+    """An outage test with some of the four assertions left out."""
+    def test_outage(fake_claude: Any, app: Any) -> None:
+        if outage:
+            fake_claude.scenario(Outage(0, 1e9))
+        lines: list[str] = []
         try:
-            stream = client.messages.create(model=model, max_tokens=64, messages=messages,
-                                            stream=True,
-                                            timeout=httpx2.Timeout(60.0, read=silence))
-            if start_after_create:
-                start = clock.now()
-            for event in stream:
-                if not check_at_end and clock.now() - start > budget:
-                    raise TimeoutError("deadline")
-                if event.type == "content_block_delta":
-                    pieces.append(event.delta.text)
-        except (httpx2.ReadTimeout, anthropic.APITimeoutError) as e:
-            raise TimeoutError("silent") from e
-        if check_at_end and clock.now() - start > budget:
-            raise TimeoutError("deadline")
-        return "".join(pieces)
-    return watch
+            reply = app(fake_claude.client(), "Hi", lines.append)
+        except anthropic.APIError:
+            if not shield:
+                raise
+            return
+        if bound:
+            assert len(fake_claude.calls) <= 3
+        if message:
+            assert reply == (BUSY if outage else DEFAULT_TEXT)
+        if request_id:
+            assert fake_claude.calls[-1].request_id in lines[-1]
+
+    return test_outage
 
 
-@pytest.mark.parametrize(("wrong", "complaint"), [
-    (no_watchdog, "Pass a read timeout"),
-    (read_timeout_only, "check the 60 s deadline at every event"),
-    (no_conversion, "raise TimeoutError (the built-in)"),
-    (_watchdog(check_at_end=True), "check the deadline as each event arrives"),
-    (_watchdog(start_after_create=True), "The deadline counts from your call"),
-    (_watchdog(limit="silence"), "The read timeout bounds each silence, not the total"),
-], ids=["no watchdog", "read timeout only", "raw ReadTimeout", "checked at the end",
-        "timer after create", "silence as a total"])
-def test_checker_14_1_rejects_wrong_watchdogs(wrong: Any, complaint: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_watch(wrong) is False
-    assert complaint in capsys.readouterr().out
+@pytest.mark.parametrize(("wrong", "said"), [
+    ({"bound": False}, "sent 150 attempts"),
+    ({"message": False}, "empty reply"),
+    ({"request_id": False}, "no request-id"),
+    ({"shield": True}, "let the OverloadedError out"),
+    ({"outage": False}, "the API answered"),
+])
+def test_13_1_rejects_a_test_that_misses_a_broken_app(
+        wrong: dict[str, bool], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_outage_test(_outage_test(**wrong)) is False
+    assert said in capsys.readouterr().out
 
 
-def _collector(*, catch: tuple[type[BaseException], ...] = (anthropic.APIStatusError,
-                                                              httpx2.TransportError),
-               reset: bool = True, extra: int = 0, first: bool = False,
-               wrap: bool = False, any_type: bool = False) -> Callable[..., str]:
-    def collect(client: anthropic.Anthropic, model: str, messages: Any, restarts: int) -> str:
-        pieces: list[str] = []
-        errors: list[BaseException] = []
-        for attempt in range(restarts + 1 + extra):
-            if reset:
-                pieces = []
+def test_13_1_accepts_the_full_test_and_rejects_one_that_fails_the_good_app(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_outage_test(_outage_test()) is True
+
+    def expects_an_answer(fake_claude: Any, app: Any) -> None:
+        fake_claude.scenario(Outage(0, 1e9))
+        assert app(fake_claude.client(), "Hi", [].append) == DEFAULT_TEXT
+
+    capsys.readouterr()
+    assert check_outage_test(expects_an_answer) is False
+    assert "failed for the lesson's app" in capsys.readouterr().out
+
+
+def test_13_1_the_broken_apps_are_broken_as_described() -> None:
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.scenario(Outage(0, 1e9))
+        lines: list[str] = []
+        assert lesson14.answer(api.client(), "Hi", lines.append) == BUSY
+        assert len(api.calls) == 3 and api.calls[-1].request_id in lines[-1]
+    for name, (app, _) in lesson14.BROKEN.items():
+        with FakeClaude(clock=VirtualClock(), seed=0) as api:
+            api.scenario(Outage(0, 1e9))
+            lines = []
             try:
-                _read(client.messages.create(model=model, max_tokens=64, messages=messages,
-                                             stream=True), pieces)
-                return "".join(pieces)
-            except catch as e:
-                errors.append(e)
-                restartable = any_type or not isinstance(e, anthropic.APIStatusError) or (
-                    e.type == "overloaded_error")
-                if not restartable or attempt == restarts + extra:
-                    break
-        error = errors[0] if first else errors[-1]
-        if wrap:
-            raise RuntimeError("gave up") from error
-        raise error
-    return collect
+                reply = app(api.client(), "Hi", lines.append)
+            except anthropic.OverloadedError:
+                reply = None
+        broken = {"retries without end": len(api.calls) > 3,
+                  "lets the error out": reply is None,
+                  "swallows the error": reply == "",
+                  "loses the request-id": reply is not None and not any(
+                      api.calls[-1].request_id in line for line in lines)}
+        assert broken[name], f"the broken app that {name} is not broken that way"
+        assert sum(broken.values()) == 1, f"the app that {name} is broken in more ways"
 
 
-@pytest.mark.parametrize(("wrong", "complaint"), [
-    (_collector(catch=(anthropic.APIStatusError,)), "restart on httpx2.TransportError too"),
-    (_collector(reset=False), "Start the text afresh"),
-    (_collector(extra=-1), "allows the first request and 2 more"),
-    (_collector(extra=1), "make the first and at most 2 more"),
-    (_collector(first=True), "re-raise the last error as it is"),
-    (_collector(wrap=True), "re-raise the last error as it is"),
-    (_collector(any_type=True), "no restart fixes a bad request"),
-], ids=["status errors only", "no reset", "one restart too few", "one restart too many",
-        "first error", "wrapped error", "restarts a bad request"])
-def test_checker_14_2_rejects_wrong_collectors(wrong: Any, complaint: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_collect(wrong) is False
-    assert complaint in capsys.readouterr().out
+# -- exercise 14.2: reconciliations that get it wrong ----------------------------------
+
+def _last(log: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {entry["tag"]: entry for entry in log}
+
+
+def _forgets_lost_requests(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    last = _last(log)
+    return {r.tag for r in results
+            if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")
+            or r.request_id not in (last[r.tag]["request_id"], None)}
+
+
+def _reads_the_first_entry(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    first = _last(reversed(log))
+    missing = set(first) - {r.tag for r in results}
+    return missing | {r.tag for r in results
+                      if r.tag not in first or r.answered != (first[r.tag]["outcome"] == "ok")}
+
+
+def _ignores_request_ids(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    last = _last(log)
+    missing = set(last) - {r.tag for r in results}
+    return missing | {r.tag for r in results
+                      if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")}
+
+
+def _checks_answers_only(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    last = _last(log)
+    missing = set(last) - {r.tag for r in results}
+    return missing | {r.tag for r in results if r.answered and (
+        r.tag not in last or last[r.tag]["outcome"] != "ok"
+        or last[r.tag]["request_id"] != r.request_id)}
+
+
+def _any_ok_entry(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    ok_ids = {e["request_id"] for e in log if e["outcome"] == "ok"}
+    missing = {e["tag"] for e in log} - {r.tag for r in results}
+    return missing | {r.tag for r in results if r.answered and r.request_id not in ok_ids}
+
+
+def _no_none_for_failures(results: list[Any], log: list[dict[str, Any]]) -> set[str]:
+    last = _last(log)
+    missing = set(last) - {r.tag for r in results}
+    return missing | {r.tag for r in results
+                      if r.tag not in last or r.answered != (last[r.tag]["outcome"] == "ok")
+                      or r.request_id != last[r.tag]["request_id"]}
+
+
+@pytest.mark.parametrize("wrong", [_forgets_lost_requests, _reads_the_first_entry,
+                                   _ignores_request_ids, _checks_answers_only, _any_ok_entry,
+                                   _no_none_for_failures])
+def test_13_2_rejects_a_wrong_reconciliation(wrong: Callable[..., set[str]],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_unaccounted(wrong) is False
+    assert "expected" in capsys.readouterr().out
+
+
+def test_13_2_rejects_an_answer_that_is_not_a_set_of_tags(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_unaccounted(lambda results, log: "") is False
+    assert "return a set of tags" in capsys.readouterr().out
+    assert check_unaccounted(lambda results, log: len(results)) is False

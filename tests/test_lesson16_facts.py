@@ -1,457 +1,284 @@
-"""Every factual claim lesson 16 ("Async and concurrency") makes, checked by running it.
+"""Every factual claim lesson 16 ("Tool use and agent loops") makes, checked against the SDK.
 
-The tests run the lesson's code cells once (not the plot or the exercises) against the
-installed SDK and the simulated API on virtual time, and pin the numbers its prose and
-outputs state. Then each exercise checker is fed plausible wrong answers, which it must
-reject with the right advice.
+The lesson prints these facts under strict nbval; these tests pin what its prose *says*
+about them, through the real anthropic SDK answered by the simulated API, and check that
+the exercises' checkers reject plausible wrong answers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections import Counter
+import typing
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import pytest
-from anthropic._constants import DEFAULT_CONNECTION_LIMITS
 from course.lesson16 import (
-    Echo,
-    check_ask_within,
-    check_fetch_all,
-    greedy_finish,
-    peak_in_flight,
+    CONTINUE,
+    TOOLS,
+    Planner,
+    Refused,
+    check_agent,
+    check_finish,
 )
 from lesson_code import run_lesson
 
-from resilience import VirtualClock, classify
-from resilience.testing import FakeClaude, Outage, Slow
-from resilience.testing.responses import DEFAULT_TEXT
+from resilience import MODEL, retry
+from resilience.testing import FakeClaude
 
-STEM = "16_async_and_concurrency"
+LESSON = "16_tool_use_and_agent_loops"
+TASK: list[Any] = [{"role": "user", "content": "Charge Ana 42.00 and email her the receipt."}]
+CHARGE = ("charge_card", {"cents": 4200})
+EMAIL = ("send_email", {"to": "ana@example.com"})
 
 
 @pytest.fixture(scope="module")
 def lesson() -> dict[str, Any]:
-    """The lesson's namespace after its code cells ran (plot and exercises skipped)."""
-    return run_lesson(STEM)
+    return run_lesson(LESSON)
 
 
-def kinds(results: list[Any]) -> dict[str, int]:
-    return dict(Counter("answer" if isinstance(r, str) else type(r).__name__ for r in results))
+def run_agent(lesson: dict[str, Any], where: str, fail_at: frozenset[int]) -> tuple[
+        list[str], list[str]]:
+    """The lesson's loop with the retry around it or inside it: (ledger, outcomes)."""
+    ledger, loop, tools = lesson["ledger"], lesson["agent_loop"], lesson["TOOL_FUNCTIONS"]
+    ledger.clear()
+    with FakeClaude(seed=0) as api:
+        api.scenario(Planner(lesson["STEPS"], fail_at=fail_at))
+        if where == "whole loop":
+            assert retry(attempts=2, clock=api.clock)(loop)(api.client().messages.create,
+                                                            tools) == "Done."
+        else:
+            ask = retry(attempts=5, clock=api.clock)(api.client(max_retries=0).messages.create)
+            assert loop(ask, tools) == "Done."
+    return list(ledger), [call.outcome for call in api.calls]
 
 
-# -- AsyncAnthropic on virtual time ---------------------------------------------------------
+# -- a retry that re-runs a turn ---------------------------------------------------------
 
-def test_the_async_client_retries_a_529_on_the_virtual_clock(lesson: dict[str, Any]) -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.respond("overloaded_error", "ok")
-        text = api.run(lesson["ask"](api.async_client()))
-    seen = [(c.status, c.retry_count) for c in api.calls]
-    assert text == DEFAULT_TEXT and seen == [(529, 0), (200, 1)], (
-        f"lesson 16: the async client's attempts on a 529 are now {seen}; the lesson shows "
-        "a 529, then a retry that succeeds")
-    assert 0.375 <= api.calls[1].time <= 0.5, (
-        f"lesson 16: the async SDK's first retry wait is now {api.calls[1].time:.3f} s; the "
-        "lesson shows 0.394 s (within the SDK's 0.375-0.5 s band)")
+def test_the_loop_runs_each_tool_once_without_failures(lesson: dict[str, Any]) -> None:
+    ledger, outcomes = run_agent(lesson, "each call", frozenset())
+    assert (ledger, outcomes) == (["charged 4200 cents", "emailed ana@example.com"],
+                                  ["tool_use", "tool_use", "ok"])
 
 
-def test_asyncio_sleep_is_a_virtual_timer(lesson: dict[str, Any]) -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        loop_time = api.run(lesson["an_hour"]())
-    assert loop_time == api.clock.now() == 3600.0, (
-        f"lesson 16: after asyncio.sleep(3600) the loop reads {loop_time} and the clock "
-        f"{api.clock.now()}; the lesson says both 3600.0")
+def test_a_retry_of_the_whole_loop_charges_twice(lesson: dict[str, Any]) -> None:
+    ledger, outcomes = run_agent(lesson, "whole loop", frozenset({3, 4, 5}))
+    assert outcomes == ["tool_use", "tool_use", *["overloaded_error"] * 3, "tool_use",
+                        "tool_use", "ok"], (
+        f"lesson 16: the SDK's default retries of a 529 are now {outcomes}; the lesson says "
+        "three attempts (two retries), then OverloadedError")
+    assert ledger == ["charged 4200 cents", "emailed ana@example.com"] * 2
+    assert lesson["ids"] == ["toolu_fake_000001_0", "toolu_fake_000002_0",
+                             "toolu_fake_000006_0", "toolu_fake_000007_0"]
 
 
-# -- cancellation -------------------------------------------------------------------------
-
-def test_a_deadline_cancels_the_sdk_mid_request(lesson: dict[str, Any]) -> None:
-    seen: list[str] = []
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Slow(30.0))
-        ended = api.run(lesson["within"](5.0, lesson["noting"](
-            lesson["ask"](api.async_client(max_retries=2)), seen)))
-    assert (ended, seen, len(api.calls)) == ("TimeoutError at t=5.000 s", ["CancelledError"],
-                                              1), (
-        f"lesson 16: a 5 s asyncio.timeout on a 30 s answer now gives {ended!r}, the code "
-        f"inside saw {seen}, after {len(api.calls)} attempt(s); the lesson says TimeoutError "
-        "at 5 s, CancelledError inside, one attempt (no retry of a cancellation)")
-    assert lesson["seen"] == ["CancelledError"]
+def test_a_retry_around_each_call_charges_once(lesson: dict[str, Any]) -> None:
+    ledger, outcomes = run_agent(lesson, "each call", frozenset({3, 4, 5}))
+    assert ledger == ["charged 4200 cents", "emailed ana@example.com"]
+    assert len(outcomes) == 6
 
 
-def test_cancelled_error_is_not_an_exception_and_classify_says_cancelled() -> None:
-    assert not issubclass(asyncio.CancelledError, Exception), (
-        "lesson 16: asyncio.CancelledError is now an Exception; the lesson says it is only a "
-        "BaseException, so `except Exception` lets it through")
-    verdict = classify(asyncio.CancelledError())
-    assert (verdict.category, verdict.retryable) == ("cancelled", False)
-    assert str(verdict) == "cancelled (not retryable)"
+def test_idempotency_key_is_a_type_error_before_any_request() -> None:
+    with FakeClaude(seed=0) as api, pytest.raises(TypeError, match="idempotency_key"):
+        api.client().messages.create(model=MODEL, max_tokens=64, messages=TASK,
+                                     idempotency_key="charge-ana-42")  # type: ignore[call-arg]
+    assert api.calls == [], "lesson 16: idempotency_key now sends a request"
 
 
-def test_the_sdk_catches_exception_not_base_exception() -> None:
-    import anthropic._base_client as base
-
-    source = inspect.getsource(base.AsyncAPIClient._request)
-    assert "except Exception" in source and "except BaseException" not in source, (
-        "lesson 16: the SDK's async retry loop no longer catches just `Exception`; the lesson "
-        "says a CancelledError passes through it")
-
-
-def test_a_cancellation_in_the_sdk_s_retry_wait_ends_the_call(lesson: dict[str, Any]) -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Outage(0, 60))
-        ended = api.run(lesson["within"](1.0, lesson["ask"](api.async_client(max_retries=5))))
-    times = [round(c.time, 3) for c in api.calls]
-    assert ended == "TimeoutError at t=1.000 s" and times == [0.0, 0.394], (
-        f"lesson 16: with a 1 s deadline in an outage the SDK now ends with {ended!r} after "
-        f"attempts at {times}; the lesson says TimeoutError at 1 s after attempts at 0 and "
-        "0.394 s")
+def test_the_sdk_gives_each_tool_use_block_an_id_field() -> None:
+    fields = anthropic.types.ToolUseBlock.model_fields
+    assert {"id", "name", "input"} <= set(fields), (
+        f"lesson 16: ToolUseBlock's fields are now {sorted(fields)}; the lesson keys tool "
+        "runs by its id")
+    result_fields = typing.get_type_hints(anthropic.types.ToolResultBlockParam)
+    assert "tool_use_id" in result_fields, (
+        "lesson 16: a tool_result block no longer names its tool_use_id")
 
 
-def test_resilience_retry_lets_the_cancellation_through(lesson: dict[str, Any]) -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Outage(0, 60))
-        ended = api.run(lesson["within"](3.0, lesson["retrying_ask"](
-            api.async_client(max_retries=0), api.clock)))
-    times = [c.time for c in api.calls]
-    assert ended == "TimeoutError at t=3.000 s", ended
-    assert len(times) == 5 and max(times) < 3.0, (
-        f"lesson 16: resilience.retry under a 3 s deadline now makes attempts at {times}; "
-        "the lesson shows 5 attempts, the last before 3 s")
-    assert len(api.clock.sleeps) == len(times), "it was cancelled mid-wait, not after it"
+# -- a key per tool_use id -------------------------------------------------------------
+
+def test_a_key_per_id_runs_the_charge_once(lesson: dict[str, Any]) -> None:
+    assert [(name, tool_id) for name, tool_id in
+            ((b.name, b.id) for b in lesson["turn"].content)] == [
+        ("charge_card", "toolu_fake_000001_0"), ("send_email", "toolu_fake_000001_1")]
+    assert lesson["run_twice"](fresh_memory=True) == [
+        "charged 4200 cents", "charged 4200 cents", "emailed ana@example.com"]
+    assert lesson["run_twice"](fresh_memory=False) == [
+        "charged 4200 cents", "emailed ana@example.com"]
 
 
-def test_a_loop_that_catches_base_exception_ignores_the_deadline(lesson: dict[str, Any]) -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Slow(2.0))
-        result = api.run(lesson["within"](1.0, lesson["stubborn"](api.async_client())))
-    assert (result, api.clock.now(), len(api.calls)) == (DEFAULT_TEXT, 3.0, 2), (
-        f"lesson 16: `stubborn` under a 1 s deadline now gives {result!r} at "
-        f"t={api.clock.now()} after {len(api.calls)} attempts; the lesson says an answer at "
-        "3 s after 2 attempts")
-    # The same deadline around a loop that catches Exception ends it at 1 s.
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(Slow(2.0))
-        result = api.run(lesson["within"](1.0, lesson["ask"](api.async_client())))
-    assert result == "TimeoutError at t=1.000 s" and len(api.calls) == 1
+def test_the_sweep(lesson: dict[str, Any]) -> None:
+    runs, rates = lesson["runs"], lesson["RATES"]
+    whole, each = runs["whole loop"], runs["each call"]
+    assert whole[0] == each[0] == (1.0, 1.0)
+    assert all(charges == 1.0 for charges, _ in each), (
+        f"lesson 16: a retry around each call now charges {each}; the lesson says at most once")
+    assert all(charges > 1.0 for charges, _ in whole[1:]), (
+        f"lesson 16: a retry around the whole loop now charges {whole} at rates {rates}; the "
+        "lesson says more than once per task on a bad day")
+    assert all(e >= w for (_, e), (_, w) in zip(each, whole, strict=True)), (
+        "lesson 16: a retry around each call no longer finishes at least as many tasks")
 
 
-# -- bounded parallelism ------------------------------------------------------------------
+# -- failures that arrive as a 200 -------------------------------------------------------
 
-def test_the_unbounded_gather(lesson: dict[str, Any]) -> None:
-    results, calls, spans = lesson["runs"]["unbounded"]
-    assert len(lesson["PROMPTS"]) == 100
-    assert kinds(results) == {"answer": 60, "RateLimitError": 40}, (
-        f"lesson 16: the unbounded gather of 100 now ends with {kinds(results)}; the lesson "
-        "says 60 answers and 40 RateLimitErrors")
-    assert (len(calls), sum(c.status == 429 for c in calls)) == (240, 180)
-    assert max(end for _, end in spans) == 3.0
-    instants = Counter(round(c.time, 3) for c in calls).most_common(3)
-    assert instants == [(0.0, 100), (1.0, 80), (2.0, 60)], (
-        f"lesson 16: the attempts per instant are now {instants}; the lesson says 100 at 0, "
-        "80 at 1.000 and 60 at 2.000 (the SDK waits exactly the retry-after)")
-    assert all(c.retry_count is not None and c.retry_count <= 2 for c in calls)
+def test_stop_reasons_are_the_sdk_s() -> None:
+    reasons = set(typing.get_args(anthropic.types.StopReason))
+    assert {"end_turn", "tool_use", "max_tokens", "refusal", "pause_turn"} <= reasons, (
+        f"lesson 16: the SDK's stop reasons are now {sorted(reasons)}")
 
 
-def test_a_thousand_at_once_still_get_60_answers(lesson: dict[str, Any]) -> None:
-    prompts = [f"Question {i}" for i in range(1000)]
-    results, _, _ = lesson["trial"](lesson["unbounded"], prompts)
-    assert kinds(results) == {"answer": 60, "RateLimitError": 940}, (
-        f"lesson 16: 1,000 calls at once now end with {kinds(results)}; the lesson's 'try "
-        "it' says 60 answers and 940 failures")
+def test_unfinished_answers_arrive_as_200s(lesson: dict[str, Any]) -> None:
+    got = lesson["got"]
+    assert {reason: (m.stop_reason, m.content[0].text) for reason, m in got.items()} == {
+        "max_tokens": ("max_tokens", "The answer is"),
+        "refusal": ("refusal", "I can't help with that."),
+        "pause_turn": ("pause_turn", "Searching. "),
+    }
+    with FakeClaude(seed=0) as api:  # none raises, even with the SDK's retries on
+        api.respond(*lesson["REPLIES"].values())
+        for _ in range(3):
+            api.client().messages.create(model=MODEL, max_tokens=64, messages=TASK)
+    assert [c.status for c in api.calls] == [200, 200, 200], (
+        "lesson 16: a max_tokens, refusal or pause_turn answer is no longer a plain 200")
 
 
-@pytest.mark.parametrize("name", ["semaphore", "workers"])
-def test_ten_at_a_time(lesson: dict[str, Any], name: str) -> None:
-    results, calls, spans = lesson["runs"][name]
-    assert kinds(results) == {"answer": 100}, kinds(results)
-    assert (len(calls), sum(c.status == 429 for c in calls)) == (100, 0), (
-        f"lesson 16: {name} now makes {len(calls)} attempts with "
-        f"{sum(c.status == 429 for c in calls)} 429s; the lesson says 100 and none")
-    assert max(end for _, end in spans) == 10.0
-    assert max(lesson["in_flight"](spans)[1]) == 10
-    assert results == [DEFAULT_TEXT] * 100
+def test_continue_and_resume_shapes(lesson: dict[str, Any]) -> None:
+    cut = lesson["cut"]
+    continued = lesson["continued"](TASK, cut)
+    assert [m["role"] for m in continued] == ["user", "assistant", "user"]
+    assert continued[-1]["content"] == CONTINUE
+    assert [m["role"] for m in lesson["resumed"](TASK, lesson["paused"])] == ["user",
+                                                                               "assistant"]
+    with pytest.raises(Refused):
+        lesson["stop_on_refusal"](lesson["got"]["refusal"])
+    assert lesson["stop_on_refusal"](cut) is cut
 
 
-def test_semaphore_and_workers_agree(lesson: dict[str, Any]) -> None:
-    assert lesson["runs"]["semaphore"][0] == lesson["runs"]["workers"][0]
-    assert [c.time for c in lesson["runs"]["semaphore"][1]] == [
-        c.time for c in lesson["runs"]["workers"][1]]
+# -- the simulated model ------------------------------------------------------------------
+
+def test_the_planner_wants_a_result_for_every_tool_use() -> None:
+    planner = Planner([[CHARGE]])
+    with FakeClaude(seed=0) as api:
+        api.scenario(planner)
+        client = api.client(max_retries=0)
+        turn = client.messages.create(model=MODEL, max_tokens=64, tools=TOOLS, messages=TASK)
+        history = [*TASK, {"role": "assistant", "content": turn.content}]
+        with pytest.raises(anthropic.BadRequestError, match="toolu_fake_000001_0"):
+            client.messages.create(model=MODEL, max_tokens=64, messages=[
+                *history, {"role": "user", "content": "and?"}])
+        final = client.messages.create(model=MODEL, max_tokens=64, messages=[
+            *history, {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": turn.content[0].id, "content": "ok"}]}])
+    assert final.content[0].text == "Done." and len(planner.seen) == 3
 
 
-def test_forty_workers_overrun_the_limit(lesson: dict[str, Any]) -> None:
-    workers = lesson["workers"]
-
-    async def forty(client: Any, prompts: list[str], spans: list[Any]) -> list[Any]:
-        return list(await workers(client, prompts, spans, count=40))
-
-    results, calls, spans = lesson["trial"](forty)
-    seen = (kinds(results), sum(c.status == 429 for c in calls), max(e for _, e in spans))
-    assert seen == ({"answer": 96, "RateLimitError": 4}, 80, 5.0), (
-        f"lesson 16: 40 workers now give (results, 429s, end) = {seen}; the lesson's 'try it' "
-        "says 96 answers, 4 RateLimitErrors, 80 429s, done at t=5 s")
-
-
-def test_the_plot_helpers(lesson: dict[str, Any]) -> None:
-    _, calls, spans = lesson["runs"]["unbounded"]
-    times, counts = lesson["in_flight"](spans)
-    assert max(counts) == 100 and counts[-1] == 0
-    assert dict(zip(times, counts, strict=True))[2.0] == 20  # the cliff at t=2
-    done_at, answered = lesson["answers"](calls)
-    assert answered[-1] == 60 and done_at[-2] == 3.0
-    _, calls, spans = lesson["runs"]["semaphore"]
-    assert lesson["answers"](calls)[1][-1] == 100
-    assert set(lesson["in_flight"](spans)[1]) == {0, 10}, "no dip at a hand-over"
+def test_the_planner_fails_where_told_and_starts_over_on_a_fresh_conversation() -> None:
+    with FakeClaude(seed=0) as api:
+        api.scenario(Planner([[CHARGE]], fail_at=frozenset({2})))
+        client = api.client(max_retries=0)
+        first = client.messages.create(model=MODEL, max_tokens=64, messages=TASK)
+        with pytest.raises(anthropic.InternalServerError):
+            client.messages.create(model=MODEL, max_tokens=64, messages=TASK)
+        again = client.messages.create(model=MODEL, max_tokens=64, messages=TASK)
+    assert (first.content[0].id, again.content[0].id) == (  # type: ignore[union-attr]
+        "toolu_fake_000001_0", "toolu_fake_000003_0")
 
 
-# -- one shared client --------------------------------------------------------------------
-
-def test_with_options_shares_the_pool_and_a_new_client_does_not() -> None:
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        client = api.async_client()
-        assert client.with_options(max_retries=0)._client is client._client, (
-            "lesson 16: with_options no longer shares the client's http client (its pool)")
-        assert api.async_client()._client is not client._client
-    real = anthropic.AsyncAnthropic(api_key="unused")
-    assert real.with_options(timeout=5.0)._client is real._client
-    assert anthropic.AsyncAnthropic(api_key="unused")._client is not real._client
-
-
-def test_the_sdk_s_pool_limits() -> None:
-    limits = (DEFAULT_CONNECTION_LIMITS.max_connections,
-              DEFAULT_CONNECTION_LIMITS.max_keepalive_connections)
-    assert limits == (1000, 100), (
-        f"lesson 16: the SDK's pool limits are now {limits}; the lesson prints 1000 and 100")
-
-
-def test_a_client_per_task(lesson: dict[str, Any]) -> None:
-    assert (lesson["pools"], lesson["still_open"]) == (20, 20)
-
-
-# -- the checkers' own parts ---------------------------------------------------------------
-
-def test_peak_in_flight_and_greedy_finish() -> None:
-    assert peak_in_flight([(0.0, 1.0), (1.0, 2.0)]) == 1  # a hand-over is not an overlap
-    assert peak_in_flight([(0.0, 2.0), (1.0, 3.0), (1.5, 1.6)]) == 3
-    assert peak_in_flight([]) == 0
-    assert greedy_finish([3, 1, 4, 1, 5], 2) == 9.0  # 3 | 1, 4 | 1 | 5 from t=4
-    assert greedy_finish([3, 1, 4, 1, 5], 1) == 14.0
-    assert greedy_finish([3, 1, 4], 10) == 4.0
-    assert greedy_finish([], 3) == 0.0
-
-
-def test_echo_validates_and_answers() -> None:
-    with pytest.raises(ValueError, match="latency"):
-        Echo({"a": -1.0})
-    with pytest.raises(TypeError, match="latency"):
-        Echo({"a": "1"})  # type: ignore[dict-item]
-    echo = Echo({"a": 2.0, "b": 1.0}, fail={"b"})
-
-    async def both(client: anthropic.AsyncAnthropic) -> list[Any]:
-        return list(await asyncio.gather(*(client.messages.create(
-            model=api.model, max_tokens=8, messages=[{"role": "user", "content": p}])
-            for p in ("a", "b", [{"type": "text", "text": "a"}])), return_exceptions=True))
-
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(echo)
-        a, b, blocks = api.run(both(api.async_client(max_retries=0)))
-    assert a.content[0].text == "Answer to a" and blocks.content[0].text == "Answer to a"
-    assert isinstance(b, anthropic.BadRequestError)
-    assert echo.spans == [(0.0, 2.0), (0.0, 1.0), (0.0, 2.0)] and api.clock.now() == 2.0
-
-
-# -- the exercises' checkers reject plausible wrong answers --------------------------------
+# -- the exercises' checkers reject plausible wrong answers -------------------------------
 
 def _text(message: Any) -> str:
-    return str(message.content[0].text)
+    return "".join(b.text for b in message.content if b.type == "text")
 
 
-async def _create(client: anthropic.AsyncAnthropic, model: str, prompt: str) -> Any:
-    return await client.messages.create(model=model, max_tokens=64,
-                                        messages=[{"role": "user", "content": prompt}])
-
-
-async def all_at_once(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    return [_text(m) for m in await asyncio.gather(*(_create(client, model, p)
-                                                     for p in prompts))]
-
-
-async def gate_per_task(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    async def one(prompt: str) -> str:
-        async with asyncio.Semaphore(limit):  # a new gate each time: no bound at all
-            return _text(await _create(client, model, prompt))
-    return list(await asyncio.gather(*(one(p) for p in prompts)))
-
-
-def _gated(extra: int = 0, keep_errors: bool = False,
-           swallow: bool = False, wrap: bool = False) -> Callable[..., Any]:
-    async def fetch_all(client: Any, model: str, prompts: list[str], limit: int) -> list[Any]:
-        gate = asyncio.Semaphore(limit + extra)
-
-        async def one(prompt: str) -> Any:
-            async with gate:
-                try:
-                    return _text(await _create(client, model, prompt))
-                except anthropic.APIError as e:
-                    if swallow:
-                        return None
-                    if wrap:
-                        raise RuntimeError("a request failed") from e
-                    raise
-        return list(await asyncio.gather(*(one(p) for p in prompts),
-                                         return_exceptions=keep_errors))
-    return fetch_all
-
-
-async def one_at_a_time(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    return [_text(await _create(client, model, p)) for p in prompts]
-
-
-async def batches(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    results: list[str] = []
-    for i in range(0, len(prompts), limit):
-        results += await all_at_once(client, model, prompts[i:i + limit], limit)
-    return results
-
-
-async def arrival_order(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    results: list[str] = []
-    todo = iter(prompts)
-
-    async def worker() -> None:
-        for prompt in todo:
-            results.append(_text(await _create(client, model, prompt)))
-    await asyncio.gather(*(worker() for _ in range(limit)))
-    return results
-
-
-def not_async(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-    return []
+def _agent(*, key: bool = True, fresh: bool = False, late_append: bool = False,
+           mark_first: bool = False, content: str | None = None) -> Callable[..., str]:
+    def agent(client: anthropic.Anthropic, model: str, messages: list[Any],
+              tools: dict[str, Any], done: dict[str, Any]) -> str:
+        history = list(messages) if fresh else messages
+        memory = done if key else {}
+        while True:
+            last = history[-1]
+            if last["role"] == "user":
+                message = client.messages.create(model=model, max_tokens=64, tools=TOOLS,
+                                                 messages=history)
+                if message.stop_reason != "tool_use":
+                    return _text(message)
+                last = {"role": "assistant", "content": message.content}
+                if not late_append:
+                    history.append(last)
+            results = []
+            for block in last["content"]:
+                if block.type == "tool_use":
+                    if block.id not in memory:
+                        if mark_first:
+                            memory[block.id] = "running"
+                        memory[block.id] = tools[block.name](**block.input)
+                    results.append({"type": "tool_result", "tool_use_id": block.id,
+                                    "content": content or memory[block.id]})
+            if late_append:
+                history.append(last)
+            history.append({"role": "user", "content": results})
+    return agent
 
 
 @pytest.mark.parametrize(("wrong", "complaint"), [
-    (all_at_once, "let at most `limit` through"),
-    (gate_per_task, "let at most `limit` through"),
-    (_gated(extra=1), "let at most `limit` through"),
-    (one_at_a_time, "one request at a time"),
-    (batches, "do not wait for a whole batch"),
-    (arrival_order, "in the order they arrived"),
-    (_gated(keep_errors=True), "the error was swallowed"),
-    (_gated(swallow=True), "the error was swallowed"),
-    (_gated(wrap=True), "raise the SDK's own error"),
-    (not_async, "not a coroutine"),
-], ids=["unbounded", "a gate per task", "one too many", "sequential", "batches",
-        "arrival order", "return_exceptions", "None for an error", "wrapped error",
-        "not async"])
-def test_checker_16_1_rejects_wrong_fetchers(wrong: Any, complaint: str,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_fetch_all(wrong) is False
+    (_agent(fresh=True), "Keep the transcript"),
+    (_agent(key=False), "Record each tool_use id in `done`"),
+    (_agent(late_append=True), "Append the model's turn to `messages` before running"),
+    (_agent(mark_first=True), "record its id only after it returns"),
+    (_agent(content="done"), "send the result the tool returned the first time"),
+], ids=["restarts from scratch", "no key", "turn appended after its tools",
+        "id recorded before the tool ran", "made-up result"])
+def test_checker_16_1_rejects_wrong_agents(wrong: Any, complaint: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_agent(wrong) is False
     assert complaint in capsys.readouterr().out
 
 
-def test_checker_16_1_accepts_a_task_group_and_workers(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    async def task_group(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-        gate = asyncio.Semaphore(limit)
-
-        async def one(prompt: str) -> str:
-            async with gate:
-                return _text(await _create(client, model, prompt))
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(p)) for p in prompts]
-        return [t.result() for t in tasks]
-
-    async def workers(client: Any, model: str, prompts: list[str], limit: int) -> list[str]:
-        results = [""] * len(prompts)
-        todo = iter(enumerate(prompts))
-
-        async def worker() -> None:
-            for i, prompt in todo:
-                results[i] = _text(await _create(client, model, prompt))
-        await asyncio.gather(*(worker() for _ in range(limit)))
-        return results
-
-    assert check_fetch_all(task_group) is True
-    assert check_fetch_all(workers) is True
-    assert capsys.readouterr().out.count(": pass.") == 2
-
-
-def _asker(*, deadline_mode: str = "whole", catch: str = "api", wait: bool = True,
-           classify_first: bool = True, extra: int = 0, end: str = "raise",
-           on_cancel: str = "propagate") -> Callable[..., Any]:
-    """Variants of the model answer, each wrong in one way."""
-
-    async def ask_within(client: Any, model: str, prompt: str, attempts: int,
-                         deadline: float) -> Any:
-        loop = asyncio.get_running_loop()
-        start, errors = loop.time(), []
-        for attempt in range(attempts + extra):
-            try:
-                if deadline_mode == "per attempt":
-                    async with asyncio.timeout(deadline):
-                        return _text(await _create(client, model, prompt))
-                return _text(await _create(client, model, prompt))
-            except BaseException as e:
-                if catch == "api" and not isinstance(e, anthropic.APIError):
-                    raise
-                if catch == "all but 4xx" and isinstance(e, anthropic.APIError) and \
-                        not classify(e).retryable:
-                    raise
-                if catch == "all but 4xx" and loop.time() - start >= deadline:
-                    raise TimeoutError("deadline") from e
-                if catch == "api" and classify_first and not classify(e).retryable:
-                    raise
-                errors.append(e)
-                if attempt == attempts + extra - 1:
-                    break
-                if deadline_mode == "between" and loop.time() - start > deadline:
-                    raise TimeoutError("deadline") from e
-                if wait:
-                    await asyncio.sleep(0.5 * 2 ** attempt)
-        if end == "none":
-            return None
-        if end == "wrap":
-            raise RuntimeError("gave up") from errors[-1]
-        raise errors[0] if end == "first" else errors[-1]
-
-    async def whole(client: Any, model: str, prompt: str, attempts: int,
-                    deadline: float) -> Any:
-        try:
-            async with asyncio.timeout(deadline):
-                return await ask_within(client, model, prompt, attempts, deadline)
-        except asyncio.CancelledError:
-            if on_cancel == "timeout":
-                raise TimeoutError("cancelled") from None
-            raise
-
-    return whole if deadline_mode == "whole" else ask_within
+def _finisher(*, pause: str = "resend", cut: str = "continue", refuse: str = "raise",
+              limit: bool = True, join: bool = True) -> Callable[..., str]:
+    def finish(client: anthropic.Anthropic, model: str, messages: list[Any],
+               limit_: int) -> str:
+        history, pieces = list(messages), []
+        for _ in range(limit_ if limit else 100):
+            message = client.messages.create(model=model, max_tokens=64, messages=history)
+            pieces = [*pieces, _text(message)] if join else [_text(message)]
+            reason = message.stop_reason
+            if reason == "refusal" and refuse == "raise":
+                raise Refused("no")
+            if reason == "pause_turn" and pause != "ignore":
+                content = ([b for b in message.content if b.type == "text"]
+                           if pause == "text only" else message.content)
+                history.append({"role": "assistant", "content": content})
+                if pause == "user turn":
+                    history.append({"role": "user", "content": CONTINUE})
+            elif reason == "max_tokens" and cut != "ignore":
+                if cut == "continue":
+                    history += [{"role": "assistant", "content": message.content},
+                                {"role": "user", "content": CONTINUE}]
+            elif reason == "refusal" and refuse == "retry":
+                continue
+            else:
+                return "".join(pieces)
+        raise RuntimeError("too many")
+    return finish
 
 
 @pytest.mark.parametrize(("wrong", "complaint"), [
-    (_asker(deadline_mode="between"), "Stop it at the deadline, mid-request"),
-    (_asker(deadline_mode="per attempt"), "The deadline is for the whole call"),
-    (_asker(catch="all but 4xx"), "you retried a CancelledError"),
-    (_asker(on_cancel="timeout"), "a cancelled task must end at once, cancelled"),
-    (_asker(wait=False), "you retried at once"),
-    (_asker(classify_first=False), "a bad request fails the same way every time"),
-    (_asker(extra=1), "attempts=3 means 3 in all"),
-    (_asker(extra=-1), "attempts=3 means 3 in all"),
-    (_asker(end="none"), "re-raise the last error"),
-    (_asker(end="wrap"), "re-raise the last error"),
-    (_asker(end="first"), "re-raise the last error"),
-], ids=["deadline between attempts", "deadline per attempt", "retries a cancellation",
-        "cancellation to TimeoutError", "no wait", "retries a 400", "one attempt too many",
-        "one attempt too few", "returns None", "wrapped error", "first error"])
-def test_checker_16_2_rejects_wrong_retry_loops(wrong: Any, complaint: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_ask_within(wrong) is False
+    (_finisher(cut="ignore"), "is cut short"),
+    (_finisher(cut="resend"), "send the partial answer back as an assistant turn"),
+    (_finisher(join=False), "join the pieces"),
+    (_finisher(pause="user turn"), "with no new user turn"),
+    (_finisher(pause="text only"), "its server_tool_use block included"),
+    (_finisher(refuse="return"), "Raise Refused at once"),
+    (_finisher(refuse="retry"), "sending it again does not help"),
+    (_finisher(limit=False), "make at most `limit` requests"),
+], ids=["max_tokens as an answer", "max_tokens resent as it was", "last piece only",
+        "pause with a user turn", "pause without its blocks", "refusal as an answer",
+        "refusal resent", "no limit"])
+def test_checker_16_2_rejects_wrong_finishers(wrong: Any, complaint: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_finish(wrong) is False
     assert complaint in capsys.readouterr().out
 
-
-def test_checker_16_2_accepts_the_variants_that_are_right(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_ask_within(_asker()) is True
-    assert "pass." in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Every factual claim lesson 18 ("Observability") makes, checked against the SDK.
+"""Every factual claim lesson 18 ("Token-based limits") makes, checked against the SDK.
 
 The lesson prints these facts under strict nbval; these tests pin what its prose *says*
 about them, through the real anthropic SDK answered by the simulated API, and check that
@@ -7,441 +7,267 @@ the exercises' checkers reject plausible wrong answers.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from itertools import pairwise
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anthropic
 import pytest
-from course.lesson18 import (
-    _HAND_MADE,
-    REDACTED,
-    During,
-    _a_run,
-    _Loud,
-    _reference,
-    check_on_call,
-    check_prepare,
-)
+from anthropic.types import MessageTokensCount
+from course.lesson18 import check_pacer, check_wait_for_tokens, document, exact_pacer, workload
 from lesson_code import run_lesson
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
 
-from resilience import MODEL
-from resilience.middleware import Attempt, AttemptLog
-from resilience.testing import FAKE_API_KEY, FailureRates, FakeClaude
+from resilience import VirtualClock
+from resilience.testing import FakeClaude, RateLimited
 
-PROMPT: list[Any] = [{"role": "user", "content": "Hi"}]
-LESSON = "18_observability"
+LESSON = "18_token_limits"
+PREFIX = "anthropic-ratelimit-"
+KINDS = ("requests", "input-tokens", "output-tokens")
+
+
+def message_of(error: anthropic.APIStatusError) -> str:
+    """The body's ``error.message``."""
+    body = error.body
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict)
+    return str(body["error"]["message"])
 
 
 @pytest.fixture(scope="module")
-def lesson() -> Iterator[dict[str, Any]]:
-    """The lesson's namespace; the SDK's logger is given back as it was, after the module.
-
-    The lesson sends the ``anthropic`` logger to its own buffer (and stops it propagating):
-    other tests in this process must find it as they left it.
-    """
-    sdk_log = logging.getLogger("anthropic")
-    saved = (list(sdk_log.handlers), sdk_log.propagate, sdk_log.level)
-    try:
-        yield run_lesson(LESSON)
-    finally:
-        sdk_log.handlers, sdk_log.propagate = saved[0], saved[1]
-        sdk_log.setLevel(saved[2])
+def lesson() -> dict[str, Any]:
+    return run_lesson(LESSON)
 
 
-@pytest.fixture
-def exporter() -> Iterator[tuple[InMemorySpanExporter, dict[str, Any]]]:
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    yield spans, {"open_telemetry": {"tracer_provider": provider}}
-    provider.shutdown()
+# -- three limits, three buckets --------------------------------------------------------
 
-
-# -- logs ---------------------------------------------------------------------------------
-
-def test_one_json_line_per_attempt_with_its_request_id(lesson: dict[str, Any]) -> None:
-    lesson["drain"]()
-    logging.getLogger("anthropic").setLevel(logging.WARNING)
-    with FakeClaude(seed=0) as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        client = api.client(middleware=[AttemptLog(lesson["log_attempt"], clock=api.clock)])
-        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-    lines = [json.loads(line) for line in lesson["drain"]().splitlines()]
-    assert [(x["request_id"], x["status"], x["retry"]) for x in lines] == [
-        ("req_fake_000001", 529, 0), ("req_fake_000002", 529, 1), ("req_fake_000003", 200, 2),
-    ], f"lesson 18: the attempt log lines are now {lines}"
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def test_the_sdk_logs_each_retry_at_info_without_a_request_id() -> None:
-    sdk_log, records = logging.getLogger("anthropic"), _Records()
-    level = sdk_log.level
-    sdk_log.addHandler(records)
-    sdk_log.setLevel(logging.INFO)
-    try:
-        with FakeClaude(seed=0) as api:
-            api.respond("overloaded_error", "overloaded_error", "ok")
-            api.client().messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-    finally:
-        sdk_log.removeHandler(records)
-        sdk_log.setLevel(level)
-    info = [r.getMessage() for r in records.records if r.levelno == logging.INFO]
-    assert [m.split(" in ")[0] for m in info] == ["Retrying request to /v1/messages"] * 2, (
-        f"lesson 18: the SDK's INFO lines for two retries are now {info}; the lesson shows "
-        "one 'Retrying request to /v1/messages in ... seconds' line per retry")
-    assert not any("req_fake" in m for m in info), (
-        "lesson 18: the SDK's INFO retry lines now name a request id; the lesson says they "
-        "do not")
-
-
-def test_the_sdk_debug_log_has_the_prompt_and_the_request_id_but_not_the_key(
+def test_max_tokens_not_the_answer_counts_against_the_output_limit(
         lesson: dict[str, Any]) -> None:
-    text = lesson["debug_text"]
-    assert FAKE_API_KEY not in text, "lesson 18: the SDK's DEBUG log now contains the key"
-    assert "4111 1111" in text, (
-        "lesson 18: the SDK's DEBUG log no longer contains the prompt; the lesson warns "
-        "that it does")
-    assert "req_fake_000001" in text, (
-        "lesson 18: the SDK's DEBUG log no longer names the request id")
-    assert logging.getLogger("anthropic").level == logging.WARNING
+    headers, used = lesson["raw"].headers, lesson["raw"].parse().usage.output_tokens
+    assert headers[PREFIX + "output-tokens-remaining"] == str(8_000 - 1_024), (
+        "lesson 18: one request with max_tokens=1024 no longer takes 1,024 output tokens")
+    assert used < 20, f"lesson 18: the answer used {used} output tokens; the lesson says few"
+    assert headers[PREFIX + "requests-remaining"] == "49"
 
 
-def test_the_key_hides_in_the_request_headers() -> None:
+def test_the_tokens_trio_repeats_the_tightest_token_limit(lesson: dict[str, Any]) -> None:
+    headers = lesson["raw"].headers
+    assert int(headers[PREFIX + "output-tokens-remaining"]) < int(
+        headers[PREFIX + "input-tokens-remaining"])
+    for part in ("limit", "remaining", "reset"):
+        assert headers[f"{PREFIX}tokens-{part}"] == headers[f"{PREFIX}output-tokens-{part}"], (
+            f"lesson 18: the tokens-{part} header no longer repeats the tightest limit")
+
+
+def test_the_eighth_request_is_refused_by_the_output_limit(lesson: dict[str, Any]) -> None:
+    refused = lesson["refused"]
+    assert isinstance(refused, anthropic.RateLimitError)
+    remaining = {k: refused.response.headers[f"{PREFIX}{k}-remaining"] for k in KINDS}
+    assert remaining["requests"] == "43" and remaining["output-tokens"] == "832", (
+        f"lesson 18: the 429 now comes with {remaining}; the lesson says 43 requests and 832 "
+        "output tokens left")
+    assert "8000 output tokens per minute" in message_of(refused)
+    assert refused.response.headers["retry-after"] == "2", (
+        "lesson 18: 192 tokens short at 8,000/60 a second is 1.44 s; retry-after should be 2")
+
+
+def test_try_it_a_larger_document_runs_out_of_input_tokens_first() -> None:
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.scenario(RateLimited(50, input_tokens_per_minute=30_000,
+                                 output_tokens_per_minute=8_000))
+        client = api.client(max_retries=0)
+        for _ in range(5):
+            client.messages.create(model=api.model, max_tokens=1024, messages=document(5000))
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            client.messages.create(model=api.model, max_tokens=1024, messages=document(5000))
+    assert "30000 input tokens per minute" in message_of(caught.value), (
+        "lesson 18: the sixth 5,000-token prompt is no longer refused by the input limit")
+
+
+# -- count_tokens -----------------------------------------------------------------------
+
+def test_count_tokens_is_its_own_endpoint_and_matches_usage(lesson: dict[str, Any]) -> None:
+    counted = lesson["counted"]
+    assert isinstance(counted, MessageTokensCount), (
+        f"lesson 18: messages.count_tokens now returns {type(counted).__name__}")
+    assert counted.input_tokens == lesson["raw"].parse().usage.input_tokens == 3005
     with FakeClaude(seed=0) as api:
-        err = api.raised("authentication_error")
-    assert isinstance(err, anthropic.APIStatusError)
-    headers = err.request.headers
-    assert headers["authorization"] == f"Bearer {FAKE_API_KEY}", (
-        "lesson 18: the SDK no longer sends the key as 'authorization: Bearer ...'")
-    assert FAKE_API_KEY not in str(headers) and FAKE_API_KEY not in repr(headers), (
-        "lesson 18: httpx2 no longer masks the authorization header when it prints headers")
-    assert FAKE_API_KEY in str(dict(headers)), (
-        "lesson 18: a dict of the request headers no longer shows the key")
-    assert FAKE_API_KEY not in str(err) and FAKE_API_KEY not in json.dumps(err.body)
+        api.client().messages.count_tokens(model=api.model, messages=document(10))
+    assert (api.calls[0].method, api.calls[0].path) == ("POST", "/v1/messages/count_tokens"), (
+        "lesson 18: the SDK's count_tokens no longer sends POST /v1/messages/count_tokens")
 
 
-def test_the_lesson_shows_one_safe_line_and_one_leak(lesson: dict[str, Any]) -> None:
-    lesson["drain"]()
-    log, err = lesson["log"], lesson["err"]
-    log.error("call failed: %s", err.request.headers, extra={"request_id": err.request_id})
-    log.error("call failed: %s", dict(err.request.headers),
-              extra={"request_id": err.request_id})
-    leaks = [FAKE_API_KEY in line for line in lesson["drain"]().splitlines()]
-    assert leaks == [False, True], f"lesson 18: the key in each line is now {leaks}"
+def test_the_sdk_reads_no_token_header_only_retry_after() -> None:
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.scenario(RateLimited(output_tokens_per_minute=2_000))
+        client = api.client(max_retries=2)
+        for _ in range(2):
+            client.messages.create(model=api.model, max_tokens=1_500, messages=document(10))
+    assert [c.status for c in api.calls] == [200, 429, 200]
+    waited = api.calls[2].time - api.calls[1].time
+    assert waited == 30.0, (  # 1,000 short at 2,000/60 a second = 30 s: retry-after exactly
+        f"lesson 18: the SDK waited {waited} s after a token 429; the lesson says it waits "
+        "the retry-after, 30 s")
 
 
-# -- spans --------------------------------------------------------------------------------
+# -- pacing on tokens -------------------------------------------------------------------
 
-def _spans(exporter: InMemorySpanExporter) -> Sequence[ReadableSpan]:
-    return exporter.get_finished_spans()
-
-
-def test_one_client_span_per_call_covering_its_retries(
-        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
-    spans, traced = exporter
-    with FakeClaude(seed=0) as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        api.client(**traced).messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-    finished = _spans(spans)
-    assert (len(api.calls), len(finished)) == (3, 1), (
-        f"lesson 18: 3 attempts now make {len(finished)} spans; the lesson says one span per "
-        "call, none per attempt")
-    span = finished[0]
-    assert (span.name, span.kind, span.status.status_code) == (
-        "anthropic.messages.create", SpanKind.CLIENT, StatusCode.OK), (
-        f"lesson 18: the span is now {span.name} {span.kind} {span.status.status_code}")
-    attributes = dict(span.attributes or {})
-    assert {name: attributes.get(name) for name in (
-        "anthropic.request.id", "http.request.resend_count", "http.response.status_code",
-        "gen_ai.operation.name", "gen_ai.request.model")} == {
-        "anthropic.request.id": "req_fake_000003", "http.request.resend_count": 2,
-        "http.response.status_code": 200, "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": MODEL,
-    }, f"lesson 18: the span's attributes are now {attributes}"
-    assert "error.type" not in attributes
-    assert span.parent is None and not span.events
+def test_the_workload(lesson: dict[str, Any]) -> None:
+    assert len(lesson["JOBS"]) == 24 and lesson["asked"] == 21_248
 
 
-def test_a_failed_call_s_span_is_an_error_with_the_api_s_type(
-        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
-    spans, traced = exporter
-    with FakeClaude(seed=0) as api:
-        api.raised(*["overloaded_error"] * 3, max_retries=2, **traced)
-    (span,) = _spans(spans)
-    attributes = dict(span.attributes or {})
-    assert span.status.status_code is StatusCode.ERROR, "lesson 18: a failed call's span is OK"
-    assert (attributes.get("error.type"), attributes.get("http.response.status_code"),
-            attributes.get("http.request.resend_count"),
-            attributes.get("anthropic.request.id")) == (
-        "overloaded_error", 529, 2, "req_fake_000003"), (
-        f"lesson 18: a call failing three times with 529 now has the attributes {attributes}")
+def test_naive_vs_paced(lesson: dict[str, Any]) -> None:
+    summary = {name: (len(calls), sum(c.status == 429 for c in calls), round(took, 1))
+               for name, (calls, took) in lesson["results"].items()}
+    assert summary == {"naive": (32, 8, 102.0), "paced": (24, 0, 103.4)}, (
+        f"lesson 18: (requests, 429s, done at) are now {summary}")
 
 
-def test_a_stream_s_span_ends_when_the_stream_is_read(
-        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
-    spans, traced = exporter
-    with FakeClaude(seed=0) as api:
-        stream = api.client(**traced).messages.create(model=api.model, max_tokens=64,
-                                                      messages=PROMPT, stream=True)
-        before = len(_spans(spans))
-        for _ in stream:
-            pass
-        after = len(_spans(spans))
-    assert (before, after) == (0, 1), (
-        f"lesson 18: a streamed call's span count is now {before} after create() and "
-        f"{after} after reading; the lesson says 0 and 1")
+def test_the_paced_total_never_crosses_the_limit(lesson: dict[str, Any]) -> None:
+    for name, crosses in (("paced", False), ("naive", True)):
+        points = lesson["asked_for"](lesson["results"][name][0])
+        above = [t for t, total, _ in points if total > 8_000 + t * 8_000 / 60 + 1e-9]
+        assert bool(above) is crosses, f"lesson 18: the {name} client's total crosses: {above}"
 
 
-def test_attempts_become_events_on_the_current_call_span(
-        lesson: dict[str, Any], exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
-    spans, traced = exporter
-    with FakeClaude(seed=0) as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        client = api.client(middleware=[AttemptLog(lesson["add_to_span"], clock=api.clock)],
-                            **traced)
-        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-    (span,) = _spans(spans)
-    events = [(e.name, dict(e.attributes or {})) for e in span.events]
-    assert [(name, a["retry"], a["status"], a["request_id"]) for name, a in events] == [
-        ("attempt", 0, 529, "req_fake_000001"), ("attempt", 1, 529, "req_fake_000002"),
-        ("attempt", 2, 200, "req_fake_000003")], (
-        f"lesson 18: the SDK no longer makes the call span current during its attempts: "
-        f"events {events}")
-    wait = events[1][1]["wait_s"]
-    assert "wait_s" not in events[0][1] and isinstance(wait, float) and 0.375 <= wait <= 0.5, (
-        "lesson 18: the first retry's wait is outside the SDK's 0.375-0.5 s band")
+def test_try_it_slow_answers_need_no_pacing(lesson: dict[str, Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import resilience.testing as kit
+
+    slow = kit.Slow
+    monkeypatch.setitem(lesson, "Slow", lambda seconds: slow(20.0))
+    for paced in (False, True):
+        calls, took = lesson["run"](paced)
+        assert (len(calls), took) == (24, 480.0), (
+            "lesson 18: with 20 s answers a client now meets 429s or waits")
 
 
-def test_the_lesson_printed_the_same_span_facts(lesson: dict[str, Any]) -> None:
-    assert lesson["words"], "lesson 18: the streamed call returned no text"
-    assert lesson["finished"][0].name == "anthropic.messages.create"
+# -- the exercises' checkers reject plausible wrong answers ---------------------------
+
+def _waits(headers: Mapping[str, str], needs: Mapping[str, int]) -> dict[str, float]:
+    out = {}
+    for kind, need in needs.items():
+        limit = int(headers[f"{PREFIX}{kind}-limit"])
+        out[kind] = max(0, need - int(headers[f"{PREFIX}{kind}-remaining"])) / (limit / 60)
+    return out
 
 
-# -- listeners and the bad hour ------------------------------------------------------------
-
-def test_an_attempt_log_callback_that_raises_is_logged_and_the_call_goes_on(
-        caplog: pytest.LogCaptureFixture) -> None:
-    def broken(attempt: Attempt) -> None:
-        raise RuntimeError("metrics backend down")
-
-    with FakeClaude(seed=0) as api:
-        client = api.client(middleware=[AttemptLog(broken, clock=api.clock)])
-        with caplog.at_level("ERROR", logger="resilience.middleware"):
-            message = client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
-    assert message.content[0].type == "text", (
-        "lesson 18: the lesson says an AttemptLog callback that raises never fails the call")
-    assert [call.status for call in api.calls] == [200]
-    assert "metrics backend down" in caplog.text, (
-        "lesson 18: the lesson says a raising AttemptLog callback is logged")
+def _needs(input_tokens: int, max_tokens: int) -> dict[str, int]:
+    return {"requests": 1, "input-tokens": input_tokens, "output-tokens": max_tokens}
 
 
-def test_the_bad_hour_counters(lesson: dict[str, Any]) -> None:
-    metrics = dict(lesson["METRICS"])
-    assert metrics == {
-        "attempt 200": 126, "attempt 429": 4, "attempt 500": 1, "attempt 529": 35,
-        "attempt refused": 30, "breaker closed -> open": 1, "breaker half_open -> closed": 1,
-        "breaker half_open -> open": 12, "breaker open -> half_open": 13,
-        "budget denied": 24, "budget granted": 12,
-    }, f"lesson 18: the bad hour's counters are now {metrics}"
-    assert dict(lesson["FAILED"]) == {"CircuitOpenError": 30, "OverloadedError": 24}, (
-        f"lesson 18: the calls that failed are now {dict(lesson['FAILED'])}")
+def only_when_empty(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    """Lesson 03's rule: wait only when a remaining count is 0."""
+    return max(60 / int(headers[f"{PREFIX}{k}-limit"]) for k in KINDS
+               if int(headers[f"{PREFIX}{k}-remaining"]) == 0) if any(
+        int(headers[f"{PREFIX}{k}-remaining"]) == 0 for k in KINDS) else 0.0
 
 
-def test_the_bad_hour_story(lesson: dict[str, Any]) -> None:
-    history = lesson["breaker"].history
-    opened = [t for t, state in history if state == "open"]
-    assert 1800 <= opened[0] < 1800 + 60, (
-        f"lesson 18: the breaker first opens at t={opened[0]:.0f} s; the lesson says it stays "
-        "closed through the brown-out and opens early in the outage (t=1800 s)")
-    closed_at = history[-1][0]
-    assert history[-1][1] == "closed" and 2520 < opened[-1] < closed_at, (
-        "lesson 18: the lesson says a background 500 re-opened the breaker just after the "
-        f"outage (t=2520 s): opened at {opened[-1]:.0f} s, closed at {closed_at:.0f} s")
-    gaps = {round(b - a) for a, b in pairwise(opened)}
-    assert gaps == {60}, f"lesson 18: the trials are {gaps} s apart, not once a minute"
-    assert lesson["per_bin"]("500") == [0] * 21 + [1] + [0] * 8, (
-        "lesson 18: the one 500 is no longer in the 42-44 min bin the lesson points at")
-    totals = [sum(lesson["per_bin"](kind)[i] for kind in lesson["KINDS"]) for i in range(30)]
-    assert max(totals[5:10]) > 6 and totals[7] == totals[9] == 6 and max(totals[:5]) <= 7, (
-        f"lesson 18: attempts per bin in the brown-out are now {totals[5:10]}; the lesson "
-        "says they climb above 6, then fall back to 6")
-    tokens = lesson["TOKENS"]
-    assert min(n for t, n in tokens if 600 <= t < 1200) < 1.0, (
-        "lesson 18: the brown-out no longer empties the budget")
-    assert [n for t, n in tokens if t >= 3400] == [5.0] * len(
-        [t for t, _ in tokens if t >= 3400]), "lesson 18: the budget no longer refills"
+def _one_limit(kind: str) -> Callable[..., float]:
+    def wait(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+        return _waits(headers, _needs(input_tokens, max_tokens))[kind]
+    return wait
 
 
-def test_during_applies_its_scenario_only_in_its_window() -> None:
-    window = During(10.0, 20.0, FailureRates({"overloaded_error": 1.0}))
-    with FakeClaude(seed=0) as api:
-        api.scenario(window)
-        statuses = []
-        for t in (0.0, 10.0, 19.9, 20.0):
-            api.clock.advance(t - api.clock.now())
-            statuses.append(api.raised() is None)
-    assert statuses == [True, False, False, True]
-    with pytest.raises(ValueError, match="start must be <= end"):
-        During(5.0, 1.0, window)
+def summed(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    return sum(_waits(headers, _needs(input_tokens, max_tokens)).values())
 
 
-# -- the exercises' checkers reject plausible wrong answers ---------------------------------
-
-def _request_id(record: logging.LogRecord) -> None:
-    if getattr(record, "request_id", None) is None:
-        error = record.exc_info[1] if record.exc_info else None
-        record.request_id = getattr(error, "request_id", None)
+def in_minutes(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    return max(_waits(headers, _needs(input_tokens, max_tokens)).values()) / 60
 
 
-def drops_the_key_s_records(record: logging.LogRecord, key: str) -> bool:
-    _request_id(record)
-    return key not in record.getMessage()
+def until_reset(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    from datetime import datetime
+
+    from resilience.testing import VIRTUAL_EPOCH
+
+    waits = _waits(headers, _needs(input_tokens, max_tokens))
+    resets = [datetime.fromisoformat(headers[f"{PREFIX}{k}-reset"].replace("Z", "+00:00"))
+              for k, w in waits.items() if w > 0]
+    return max(((r - VIRTUAL_EPOCH).total_seconds() for r in resets), default=0.0)
 
 
-def redacts_msg_only(record: logging.LogRecord, key: str) -> bool:
-    _request_id(record)
-    record.msg = str(record.msg).replace(key, REDACTED)
-    return True
+def tokens_trio(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    """Reads only the combined tokens-* headers, for the larger of the two needs."""
+    need = max(input_tokens, max_tokens)
+    limit = int(headers[f"{PREFIX}tokens-limit"])
+    return max(0, need - int(headers[f"{PREFIX}tokens-remaining"])) / (limit / 60)
 
 
-def keeps_args(record: logging.LogRecord, key: str) -> bool:
-    _request_id(record)
-    record.msg = record.getMessage().replace(key, REDACTED)
-    return True
-
-
-def redacts_each_arg(record: logging.LogRecord, key: str) -> bool:
-    _request_id(record)
-    record.msg = str(record.msg).replace(key, REDACTED)
-    record.args = tuple(str(a).replace(key, REDACTED) for a in record.args or ())
-    return True
-
-
-def no_id_from_the_error(record: logging.LogRecord, key: str) -> bool:
-    record.request_id = getattr(record, "request_id", None)
-    record.msg, record.args = record.getMessage().replace(key, REDACTED), ()
-    return True
-
-
-def error_id_wins(record: logging.LogRecord, key: str) -> bool:
-    error = record.exc_info[1] if record.exc_info else None
-    record.request_id = getattr(error, "request_id", getattr(record, "request_id", None))
-    record.msg, record.args = record.getMessage().replace(key, REDACTED), ()
-    return True
-
-
-def masks_differently(record: logging.LogRecord, key: str) -> bool:
-    _request_id(record)
-    record.msg, record.args = record.getMessage().replace(key, "***"), ()
-    return True
+def always_wait(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    return max_tokens / (int(headers[f"{PREFIX}output-tokens-limit"]) / 60)
 
 
 @pytest.mark.parametrize(("wrong", "complaint"), [
-    (drops_the_key_s_records, "Keep every record"),
-    (redacts_msg_only, "not only in record.msg"),
-    (keeps_args, "Your code raised TypeError"),
-    (redacts_each_arg, "Your code raised TypeError"),
-    (no_id_from_the_error, "else take the logged exception's"),
-    (error_id_wins, "keep one given with extra="),
-    (masks_differently, "[REDACTED]"),
-], ids=["drops records", "msg only", "args kept", "each arg", "no id from the error",
-        "error id wins", "another mask"])
-def test_checker_18_1_rejects_wrong_filters(wrong: Any, complaint: str,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_prepare(wrong) is False
+    (only_when_empty, "got a 429"),
+    (_one_limit("input-tokens"), "got a 429"),
+    (_one_limit("output-tokens"), "got a 429"),
+    (_one_limit("requests"), "got a 429"),
+    (in_minutes, "got a 429"),
+    (summed, "not their sum"),
+    (until_reset, "time until reset"),
+    (tokens_trio, "no 429, but you waited"),
+    (always_wait, "Wait only for what is short"),
+], ids=["lesson 03 rule", "input only", "output only", "requests only", "minutes",
+        "sum of waits", "until reset", "tokens headers only", "always wait"])
+def test_checker_18_1_rejects_wrong_waits(wrong: Any, complaint: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_wait_for_tokens(wrong) is False
     assert complaint in capsys.readouterr().out
 
 
-def test_checker_18_1_leaves_no_handler_behind() -> None:
-    logger = logging.getLogger("course.lesson18.check")
-    before = list(logger.handlers)
-    check_prepare(keeps_args)  # its filter makes the checker's handler raise
-    assert logger.handlers == before and not any(isinstance(h, _Loud) for h in before)
+def _pacer(*, limits: str = "both", start_full: bool = True, cap: bool = True,
+           record: bool = True, refill: bool = True, scale: float = 1.0,
+           margin: float = 0.0) -> Callable[..., Callable[[float, int, int], float]]:
+    def make_pacer(itpm: float, otpm: float) -> Callable[[float, int, int], float]:
+        per_minute = (itpm * (1 - margin), otpm * (1 - margin))
+        rates = [p / 60 * scale for p in per_minute]
+        caps = list(per_minute)
+        tokens = list(caps) if start_full else [0.0, 0.0]
+        last: list[float | None] = [None]
+        used = {"both": (0, 1), "input": (0,), "output": (1,)}[limits]
 
-
-def _on_call(**changes: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
-    def on_call(attempts: Sequence[Attempt], history: Sequence[tuple[float, str]],
-                until: float) -> dict[str, Any]:
-        result = _reference(attempts, history, until)
-        for name, change in changes.items():
-            result[name] = change(attempts, history, until)
-        return result
-    return on_call
-
-
-def _open_time(history: Sequence[tuple[float, str]], until: float, *,
-               states: tuple[str, ...] = ("open",), tail: bool = True) -> float:
-    ends = [t for t, _ in history[1:]] + [until]
-    pairs = list(zip(history, ends, strict=True))
-    if not tail:
-        pairs = pairs[:-1]
-    return sum(end - start for (start, state), end in pairs if state in states)
+        def wait(now: float, input_tokens: int, max_tokens: int) -> float:
+            needs = (input_tokens, max_tokens)
+            if last[0] is not None and refill:
+                for i in range(2):
+                    grown = tokens[i] + (now - last[0]) * rates[i]
+                    tokens[i] = min(caps[i], grown) if cap else grown
+            last[0] = now
+            pause = max(max(0.0, (needs[i] - tokens[i]) / rates[i]) for i in used)
+            if not refill and pause > 0:
+                return 1e6
+            for i in range(2):
+                grown = tokens[i] + pause * rates[i]
+                tokens[i] = (min(caps[i], grown) if cap else grown) - (needs[i] if record
+                                                                        else 0)
+            last[0] = now + pause
+            return pause
+        return wait
+    return make_pacer
 
 
 @pytest.mark.parametrize(("wrong", "complaint"), [
-    (_on_call(calls=lambda a, h, u: len(a)), "count first attempts only"),
-    (_on_call(retries=lambda a, h, u: sum(1 for x in a if x.retry > 0)),
-     "A refused retry never reached it"),
-    (_on_call(refused=lambda a, h, u: sum(1 for x in a if x.status is None)),
-     "count attempts that were not sent"),
-    (_on_call(errors=lambda a, h, u: dict(Counter(
-        str(x.status) if x.status is not None else str(x.error) for x in a
-        if x.status is None or x.status >= 400))), "a refused attempt is not an error"),
-    (_on_call(errors=lambda a, h, u: dict(Counter(
-        x.status if x.status is not None else str(x.error) for x in a
-        if x.sent and (x.status is None or x.status >= 400)))), "by str(status)"),
-    (_on_call(errors=lambda a, h, u: dict(Counter(
-        str(x.status) for x in a if x.sent and x.status is not None and x.status >= 400))),
-     "by the error's name"),
-    (_on_call(opened=lambda a, h, u: sum(
-        1 for (_, old), (_, new) in pairwise(h)
-        if old == "closed" and new == "open")), "a re-opening after a failed trial"),
-    (_on_call(open_seconds=lambda a, h, u: _open_time(h, u, tail=False)),
-     "still open at the end"),
-    (_on_call(open_seconds=lambda a, h, u: _open_time(h, u, states=("open", "half_open"))),
-     "half-open is not open"),
-], ids=["calls = attempts", "refused retries", "refused = no status", "refused errors",
-        "int status keys", "no error names", "first openings only", "no tail",
-        "half-open counted"])
-def test_checker_18_2_rejects_wrong_numbers(wrong: Any, complaint: str,
+    (_pacer(limits="input"), "got a 429"),
+    (_pacer(limits="output"), "got a 429"),
+    (_pacer(start_full=False), "Start each bucket full"),
+    (_pacer(cap=False), "after the app was quiet"),
+    (_pacer(record=False), "got a 429"),
+    (_pacer(refill=False), "Start each bucket full"),
+    (_pacer(scale=60.0), "got a 429"),
+    (_pacer(margin=0.3), "Start each bucket full"),
+], ids=["input only", "output only", "starts empty", "no cap", "spends nothing",
+        "never refills", "per second as per minute", "30 % under the limit"])
+def test_checker_18_2_rejects_wrong_pacers(wrong: Any, complaint: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_on_call(wrong) is False
+    assert check_pacer(wrong) is False
     assert complaint in capsys.readouterr().out
 
 
-def test_checker_18_2_wants_a_dict() -> None:
-    assert check_on_call(lambda a, h, u: list(_reference(a, h, u).items())) is False
+def test_checker_18_2_accepts_a_pacer_a_little_under_the_limit(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_pacer(_pacer(margin=0.02)) is True, capsys.readouterr().out
 
 
-def test_the_hand_made_answer_is_right() -> None:
-    assert _reference(*_HAND_MADE) == {
-        "calls": 5, "retries": 3, "refused": 2,
-        "errors": {"529": 2, "APITimeoutError": 1, "500": 1, "429": 1},
-        "opened": 3, "open_seconds": 30.0 + 30.0 + 100.0,
-    }
-
-
-def test_the_checker_s_run_has_every_kind_of_attempt() -> None:
-    attempts, history, until = _a_run()
-    assert any(not a.sent for a in attempts) and any(a.retry > 0 and a.sent for a in attempts)
-    assert any(a.status is None and a.sent for a in attempts), "no connection error"
-    assert any(state == "open" for _, state in history) and until == 180.0
-    result = _reference(attempts, history, until)
-    assert result["opened"] >= 2 and result["errors"]["500"] >= 3
-    assert _a_run() == (attempts, history, until), "the checker's run is not repeatable"
+def test_the_workload_is_seeded_and_its_count_matches_the_reference() -> None:
+    assert workload(0) == workload(0) and workload(0) != workload(1)
+    pace = exact_pacer(600, 600)
+    assert [pace(0.0, 300, 300), pace(0.0, 300, 300), pace(0.0, 300, 300)] == [0.0, 0.0, 30.0]

@@ -1,261 +1,447 @@
-"""Every factual claim lesson 19 ("Batches") makes, checked against the SDK.
+"""Every factual claim lesson 19 ("Observability") makes, checked against the SDK.
 
 The lesson prints these facts under strict nbval; these tests pin what its prose *says*
-about them, through the real anthropic SDK answered by the simulated Batches API, and check
-that the exercises' checkers reject plausible wrong answers.
+about them, through the real anthropic SDK answered by the simulated API, and check that
+the exercises' checkers reject plausible wrong answers.
 """
 
 from __future__ import annotations
 
-import itertools
-import typing
-from collections.abc import Callable
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
-from anthropic.types.messages import MessageBatch, MessageBatchRequestCounts, MessageBatchResult
-from course.lesson19 import check_finish, check_to_resubmit, request
+from course.lesson19 import (
+    _HAND_MADE,
+    REDACTED,
+    During,
+    _a_run,
+    _Loud,
+    _reference,
+    check_on_call,
+    check_prepare,
+)
 from lesson_code import run_lesson
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
-from resilience import classify
-from resilience.catalogue import ERRORS, RETRYABLE_TYPES
-from resilience.clock import Clock
-from resilience.testing import FakeBatches, FakeClaude
+from resilience import MODEL
+from resilience.middleware import Attempt, AttemptLog
+from resilience.testing import FAKE_API_KEY, FailureRates, FakeClaude
 
-LESSON = "19_batches"
+PROMPT: list[Any] = [{"role": "user", "content": "Hi"}]
+LESSON = "19_observability"
 
 
 @pytest.fixture(scope="module")
-def lesson() -> dict[str, Any]:
-    return run_lesson(LESSON)
+def lesson() -> Iterator[dict[str, Any]]:
+    """The lesson's namespace; the SDK's logger is given back as it was, after the module.
+
+    The lesson sends the ``anthropic`` logger to its own buffer (and stops it propagating):
+    other tests in this process must find it as they left it.
+    """
+    sdk_log = logging.getLogger("anthropic")
+    saved = (list(sdk_log.handlers), sdk_log.propagate, sdk_log.level)
+    try:
+        yield run_lesson(LESSON)
+    finally:
+        sdk_log.handlers, sdk_log.propagate = saved[0], saved[1]
+        sdk_log.setLevel(saved[2])
 
 
-# -- the SDK's shapes the lesson teaches ---------------------------------------------------
-
-def test_the_four_result_types() -> None:
-    union = typing.get_args(typing.get_args(MessageBatchResult)[0])
-    types = {typing.get_args(cls.model_fields["type"].annotation)[0] for cls in union}
-    assert types == {"succeeded", "errored", "expired", "canceled"}, (
-        f"lesson 19: a batch result's type is now one of {sorted(types)}; the lesson's table "
-        "lists succeeded, errored, expired and canceled")
-
-
-def test_processing_status_and_request_counts() -> None:
-    statuses = set(typing.get_args(MessageBatch.model_fields["processing_status"].annotation))
-    assert statuses == {"in_progress", "canceling", "ended"}, (
-        f"lesson 19: processing_status now takes {sorted(statuses)}; the lesson says "
-        "in_progress, canceling, ended")
-    counts = set(MessageBatchRequestCounts.model_fields)
-    assert counts == {"processing", "succeeded", "errored", "expired", "canceled"}, (
-        f"lesson 19: request_counts now has {sorted(counts)}; the lesson's tally reads "
-        "processing, succeeded, errored, expired, canceled")
+@pytest.fixture
+def exporter() -> Iterator[tuple[InMemorySpanExporter, dict[str, Any]]]:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    yield spans, {"open_telemetry": {"tracer_provider": provider}}
+    provider.shutdown()
 
 
-def test_the_sdk_refuses_results_before_the_end() -> None:
+# -- logs ---------------------------------------------------------------------------------
+
+def test_one_json_line_per_attempt_with_its_request_id(lesson: dict[str, Any]) -> None:
+    lesson["drain"]()
+    logging.getLogger("anthropic").setLevel(logging.WARNING)
     with FakeClaude(seed=0) as api:
-        FakeBatches(api)
-        client = api.client()
-        batch = client.messages.batches.create(requests=[request(0, api.model)])
-        with pytest.raises(anthropic.AnthropicError, match="results_url"):
-            client.messages.batches.results(batch.id)
-        assert [c.method for c in api.calls] == ["POST", "GET"], (
-            "lesson 19: the SDK's results() no longer retrieves the batch first")
+        api.respond("overloaded_error", "overloaded_error", "ok")
+        client = api.client(middleware=[AttemptLog(lesson["log_attempt"], clock=api.clock)])
+        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+    lines = [json.loads(line) for line in lesson["drain"]().splitlines()]
+    assert [(x["request_id"], x["status"], x["retry"]) for x in lines] == [
+        ("req_fake_000001", 529, 0), ("req_fake_000002", 529, 1), ("req_fake_000003", 200, 2),
+    ], f"lesson 19: the attempt log lines are now {lines}"
 
 
-# -- a batch from start to end ----------------------------------------------------------
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
 
-def test_the_walkthrough(lesson: dict[str, Any]) -> None:
-    batch = lesson["batch"]
-    assert (batch.expires_at - batch.created_at).total_seconds() == 24 * 3600, (
-        "lesson 19: a batch now expires other than 24 hours after it was created")
-    counts = lesson["counts"]
-    assert (counts.succeeded, counts.errored, counts.expired, counts.canceled) == (7, 4, 1, 0)
-    order = [line.custom_id for line in lesson["round_1"]]
-    assert sorted(order) == [r["custom_id"] for r in lesson["REQUESTS"]]
-    assert order != sorted(order), "lesson 19: the results file no longer comes out of order"
-    assert set(lesson["failed"]) == {"q00", "q03", "q05", "q10"}
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
-def test_an_errored_result_is_an_ordinary_error_body(lesson: dict[str, Any]) -> None:
-    body = lesson["failed"]["q03"].error
-    assert (body.type, body.error.type) == ("error", "invalid_request_error")
-    assert body.error.message == ERRORS["invalid_request_error"].message
-    assert body.request_id == "req_fake_batch_000001_00003"
+def test_the_sdk_logs_each_retry_at_info_without_a_request_id() -> None:
+    sdk_log, records = logging.getLogger("anthropic"), _Records()
+    level = sdk_log.level
+    sdk_log.addHandler(records)
+    sdk_log.setLevel(logging.INFO)
+    try:
+        with FakeClaude(seed=0) as api:
+            api.respond("overloaded_error", "overloaded_error", "ok")
+            api.client().messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+    finally:
+        sdk_log.removeHandler(records)
+        sdk_log.setLevel(level)
+    info = [r.getMessage() for r in records.records if r.levelno == logging.INFO]
+    assert [m.split(" in ")[0] for m in info] == ["Retrying request to /v1/messages"] * 2, (
+        f"lesson 19: the SDK's INFO lines for two retries are now {info}; the lesson shows "
+        "one 'Retrying request to /v1/messages in ... seconds' line per retry")
+    assert not any("req_fake" in m for m in info), (
+        "lesson 19: the SDK's INFO retry lines now name a request id; the lesson says they "
+        "do not")
 
 
-def test_classify_on_a_body_in_a_200_follows_retryable_types(lesson: dict[str, Any]) -> None:
-    verdict = lesson["verdict"]
-    for spec in ERRORS.values():
-        if not spec.documented:
-            continue
-        got = verdict(spec.body()).retryable
-        assert got == (spec.error_type in RETRYABLE_TYPES), (
-            f"lesson 19: classify() on a {spec.error_type} body inside a 200 now says "
-            f"retryable={got}; the lesson says it follows RETRYABLE_TYPES")
-    assert {t for t in RETRYABLE_TYPES} >= {"api_error", "overloaded_error"}
-    assert "invalid_request_error" not in RETRYABLE_TYPES
-    assert str(verdict(ERRORS["api_error"].body())) == "api_error 200 (retryable)"
+def test_the_sdk_debug_log_has_the_prompt_and_the_request_id_but_not_the_key(
+        lesson: dict[str, Any]) -> None:
+    text = lesson["debug_text"]
+    assert FAKE_API_KEY not in text, "lesson 19: the SDK's DEBUG log now contains the key"
+    assert "4111 1111" in text, (
+        "lesson 19: the SDK's DEBUG log no longer contains the prompt; the lesson warns "
+        "that it does")
+    assert "req_fake_000001" in text, (
+        "lesson 19: the SDK's DEBUG log no longer names the request id")
+    assert logging.getLogger("anthropic").level == logging.WARNING
 
 
-def test_cancel_keeps_what_finished() -> None:
-    with FakeClaude(seed=0) as other:  # the lesson's cancel cell
-        client = other.client()
-        FakeBatches(other, cancel_time=60.0)
-        doomed = client.messages.batches.create(requests=[request(i, other.model)
-                                                          for i in range(12)])
-        other.clock.advance(1800)
-        assert client.messages.batches.cancel(doomed.id).processing_status == "canceling"
-        other.clock.advance(60)
-        counts = client.messages.batches.retrieve(doomed.id).request_counts
-    assert (counts.succeeded, counts.canceled, counts.processing) == (7, 5, 0)
+def test_the_key_hides_in_the_request_headers() -> None:
+    with FakeClaude(seed=0) as api:
+        err = api.raised("authentication_error")
+    assert isinstance(err, anthropic.APIStatusError)
+    headers = err.request.headers
+    assert headers["authorization"] == f"Bearer {FAKE_API_KEY}", (
+        "lesson 19: the SDK no longer sends the key as 'authorization: Bearer ...'")
+    assert FAKE_API_KEY not in str(headers) and FAKE_API_KEY not in repr(headers), (
+        "lesson 19: httpx2 no longer masks the authorization header when it prints headers")
+    assert FAKE_API_KEY in str(dict(headers)), (
+        "lesson 19: a dict of the request headers no longer shows the key")
+    assert FAKE_API_KEY not in str(err) and FAKE_API_KEY not in json.dumps(err.body)
 
 
-# -- polling ------------------------------------------------------------------------------
+def test_the_lesson_shows_one_safe_line_and_one_leak(lesson: dict[str, Any]) -> None:
+    lesson["drain"]()
+    log, err = lesson["log"], lesson["err"]
+    log.error("call failed: %s", err.request.headers, extra={"request_id": err.request_id})
+    log.error("call failed: %s", dict(err.request.headers),
+              extra={"request_id": err.request_id})
+    leaks = [FAKE_API_KEY in line for line in lesson["drain"]().splitlines()]
+    assert leaks == [False, True], f"lesson 19: the key in each line is now {leaks}"
 
-def test_backoff_polls(lesson: dict[str, Any]) -> None:
-    assert lesson["polls"] == [60.0, 180.0, 420.0, 900.0, 1860.0, 3780.0]
-    poll_times = lesson["poll_times"]
-    table = {label: [(len(t), t[-1] - end) for end in (300.0, 3600.0, 86400.0)
-                     for t in [poll_times(end, first, factor)]]
-             for label, (first, factor) in lesson["SCHEDULES"].items()}
-    assert table == {
-        "every 60 s": [(5, 0.0), (60, 0.0), (1440, 0.0)],
-        "every 15 min": [(1, 600.0), (4, 0.0), (96, 0.0)],
-        "backoff 60 s x2, cap 1 h": [(3, 120.0), (6, 180.0), (29, 180.0)],
+
+# -- spans --------------------------------------------------------------------------------
+
+def _spans(exporter: InMemorySpanExporter) -> Sequence[ReadableSpan]:
+    return exporter.get_finished_spans()
+
+
+def test_one_client_span_per_call_covering_its_retries(
+        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
+    spans, traced = exporter
+    with FakeClaude(seed=0) as api:
+        api.respond("overloaded_error", "overloaded_error", "ok")
+        api.client(**traced).messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+    finished = _spans(spans)
+    assert (len(api.calls), len(finished)) == (3, 1), (
+        f"lesson 19: 3 attempts now make {len(finished)} spans; the lesson says one span per "
+        "call, none per attempt")
+    span = finished[0]
+    assert (span.name, span.kind, span.status.status_code) == (
+        "anthropic.messages.create", SpanKind.CLIENT, StatusCode.OK), (
+        f"lesson 19: the span is now {span.name} {span.kind} {span.status.status_code}")
+    attributes = dict(span.attributes or {})
+    assert {name: attributes.get(name) for name in (
+        "anthropic.request.id", "http.request.resend_count", "http.response.status_code",
+        "gen_ai.operation.name", "gen_ai.request.model")} == {
+        "anthropic.request.id": "req_fake_000003", "http.request.resend_count": 2,
+        "http.response.status_code": 200, "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": MODEL,
+    }, f"lesson 19: the span's attributes are now {attributes}"
+    assert "error.type" not in attributes
+    assert span.parent is None and not span.events
+
+
+def test_a_failed_call_s_span_is_an_error_with_the_api_s_type(
+        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
+    spans, traced = exporter
+    with FakeClaude(seed=0) as api:
+        api.raised(*["overloaded_error"] * 3, max_retries=2, **traced)
+    (span,) = _spans(spans)
+    attributes = dict(span.attributes or {})
+    assert span.status.status_code is StatusCode.ERROR, "lesson 19: a failed call's span is OK"
+    assert (attributes.get("error.type"), attributes.get("http.response.status_code"),
+            attributes.get("http.request.resend_count"),
+            attributes.get("anthropic.request.id")) == (
+        "overloaded_error", 529, 2, "req_fake_000003"), (
+        f"lesson 19: a call failing three times with 529 now has the attributes {attributes}")
+
+
+def test_a_stream_s_span_ends_when_the_stream_is_read(
+        exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
+    spans, traced = exporter
+    with FakeClaude(seed=0) as api:
+        stream = api.client(**traced).messages.create(model=api.model, max_tokens=64,
+                                                      messages=PROMPT, stream=True)
+        before = len(_spans(spans))
+        for _ in stream:
+            pass
+        after = len(_spans(spans))
+    assert (before, after) == (0, 1), (
+        f"lesson 19: a streamed call's span count is now {before} after create() and "
+        f"{after} after reading; the lesson says 0 and 1")
+
+
+def test_attempts_become_events_on_the_current_call_span(
+        lesson: dict[str, Any], exporter: tuple[InMemorySpanExporter, dict[str, Any]]) -> None:
+    spans, traced = exporter
+    with FakeClaude(seed=0) as api:
+        api.respond("overloaded_error", "overloaded_error", "ok")
+        client = api.client(middleware=[AttemptLog(lesson["add_to_span"], clock=api.clock)],
+                            **traced)
+        client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+    (span,) = _spans(spans)
+    events = [(e.name, dict(e.attributes or {})) for e in span.events]
+    assert [(name, a["retry"], a["status"], a["request_id"]) for name, a in events] == [
+        ("attempt", 0, 529, "req_fake_000001"), ("attempt", 1, 529, "req_fake_000002"),
+        ("attempt", 2, 200, "req_fake_000003")], (
+        f"lesson 19: the SDK no longer makes the call span current during its attempts: "
+        f"events {events}")
+    wait = events[1][1]["wait_s"]
+    assert "wait_s" not in events[0][1] and isinstance(wait, float) and 0.375 <= wait <= 0.5, (
+        "lesson 19: the first retry's wait is outside the SDK's 0.375-0.5 s band")
+
+
+def test_the_lesson_printed_the_same_span_facts(lesson: dict[str, Any]) -> None:
+    assert lesson["words"], "lesson 19: the streamed call returned no text"
+    assert lesson["finished"][0].name == "anthropic.messages.create"
+
+
+# -- listeners and the bad hour ------------------------------------------------------------
+
+def test_an_attempt_log_callback_that_raises_is_logged_and_the_call_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken(attempt: Attempt) -> None:
+        raise RuntimeError("metrics backend down")
+
+    with FakeClaude(seed=0) as api:
+        client = api.client(middleware=[AttemptLog(broken, clock=api.clock)])
+        with caplog.at_level("ERROR", logger="resilience.middleware"):
+            message = client.messages.create(model=api.model, max_tokens=64, messages=PROMPT)
+    assert message.content[0].type == "text", (
+        "lesson 19: the lesson says an AttemptLog callback that raises never fails the call")
+    assert [call.status for call in api.calls] == [200]
+    assert "metrics backend down" in caplog.text, (
+        "lesson 19: the lesson says a raising AttemptLog callback is logged")
+
+
+def test_the_bad_hour_counters(lesson: dict[str, Any]) -> None:
+    metrics = dict(lesson["METRICS"])
+    assert metrics == {
+        "attempt 200": 126, "attempt 429": 4, "attempt 500": 1, "attempt 529": 35,
+        "attempt refused": 30, "breaker closed -> open": 1, "breaker half_open -> closed": 1,
+        "breaker half_open -> open": 12, "breaker open -> half_open": 13,
+        "budget denied": 24, "budget granted": 12,
+    }, f"lesson 19: the bad hour's counters are now {metrics}"
+    assert dict(lesson["FAILED"]) == {"CircuitOpenError": 30, "OverloadedError": 24}, (
+        f"lesson 19: the calls that failed are now {dict(lesson['FAILED'])}")
+
+
+def test_the_bad_hour_story(lesson: dict[str, Any]) -> None:
+    history = lesson["breaker"].history
+    opened = [t for t, state in history if state == "open"]
+    assert 1800 <= opened[0] < 1800 + 60, (
+        f"lesson 19: the breaker first opens at t={opened[0]:.0f} s; the lesson says it stays "
+        "closed through the brown-out and opens early in the outage (t=1800 s)")
+    closed_at = history[-1][0]
+    assert history[-1][1] == "closed" and 2520 < opened[-1] < closed_at, (
+        "lesson 19: the lesson says a background 500 re-opened the breaker just after the "
+        f"outage (t=2520 s): opened at {opened[-1]:.0f} s, closed at {closed_at:.0f} s")
+    gaps = {round(b - a) for a, b in pairwise(opened)}
+    assert gaps == {60}, f"lesson 19: the trials are {gaps} s apart, not once a minute"
+    assert lesson["per_bin"]("500") == [0] * 21 + [1] + [0] * 8, (
+        "lesson 19: the one 500 is no longer in the 42-44 min bin the lesson points at")
+    totals = [sum(lesson["per_bin"](kind)[i] for kind in lesson["KINDS"]) for i in range(30)]
+    assert max(totals[5:10]) > 6 and totals[7] == totals[9] == 6 and max(totals[:5]) <= 7, (
+        f"lesson 19: attempts per bin in the brown-out are now {totals[5:10]}; the lesson "
+        "says they climb above 6, then fall back to 6")
+    tokens = lesson["TOKENS"]
+    assert min(n for t, n in tokens if 600 <= t < 1200) < 1.0, (
+        "lesson 19: the brown-out no longer empties the budget")
+    assert [n for t, n in tokens if t >= 3400] == [5.0] * len(
+        [t for t, _ in tokens if t >= 3400]), "lesson 19: the budget no longer refills"
+
+
+def test_during_applies_its_scenario_only_in_its_window() -> None:
+    window = During(10.0, 20.0, FailureRates({"overloaded_error": 1.0}))
+    with FakeClaude(seed=0) as api:
+        api.scenario(window)
+        statuses = []
+        for t in (0.0, 10.0, 19.9, 20.0):
+            api.clock.advance(t - api.clock.now())
+            statuses.append(api.raised() is None)
+    assert statuses == [True, False, False, True]
+    with pytest.raises(ValueError, match="start must be <= end"):
+        During(5.0, 1.0, window)
+
+
+# -- the exercises' checkers reject plausible wrong answers ---------------------------------
+
+def _request_id(record: logging.LogRecord) -> None:
+    if getattr(record, "request_id", None) is None:
+        error = record.exc_info[1] if record.exc_info else None
+        record.request_id = getattr(error, "request_id", None)
+
+
+def drops_the_key_s_records(record: logging.LogRecord, key: str) -> bool:
+    _request_id(record)
+    return key not in record.getMessage()
+
+
+def redacts_msg_only(record: logging.LogRecord, key: str) -> bool:
+    _request_id(record)
+    record.msg = str(record.msg).replace(key, REDACTED)
+    return True
+
+
+def keeps_args(record: logging.LogRecord, key: str) -> bool:
+    _request_id(record)
+    record.msg = record.getMessage().replace(key, REDACTED)
+    return True
+
+
+def redacts_each_arg(record: logging.LogRecord, key: str) -> bool:
+    _request_id(record)
+    record.msg = str(record.msg).replace(key, REDACTED)
+    record.args = tuple(str(a).replace(key, REDACTED) for a in record.args or ())
+    return True
+
+
+def no_id_from_the_error(record: logging.LogRecord, key: str) -> bool:
+    record.request_id = getattr(record, "request_id", None)
+    record.msg, record.args = record.getMessage().replace(key, REDACTED), ()
+    return True
+
+
+def error_id_wins(record: logging.LogRecord, key: str) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    record.request_id = getattr(error, "request_id", getattr(record, "request_id", None))
+    record.msg, record.args = record.getMessage().replace(key, REDACTED), ()
+    return True
+
+
+def masks_differently(record: logging.LogRecord, key: str) -> bool:
+    _request_id(record)
+    record.msg, record.args = record.getMessage().replace(key, "***"), ()
+    return True
+
+
+@pytest.mark.parametrize(("wrong", "complaint"), [
+    (drops_the_key_s_records, "Keep every record"),
+    (redacts_msg_only, "not only in record.msg"),
+    (keeps_args, "Your code raised TypeError"),
+    (redacts_each_arg, "Your code raised TypeError"),
+    (no_id_from_the_error, "else take the logged exception's"),
+    (error_id_wins, "keep one given with extra="),
+    (masks_differently, "[REDACTED]"),
+], ids=["drops records", "msg only", "args kept", "each arg", "no id from the error",
+        "error id wins", "another mask"])
+def test_checker_19_1_rejects_wrong_filters(wrong: Any, complaint: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_prepare(wrong) is False
+    assert complaint in capsys.readouterr().out
+
+
+def test_checker_19_1_leaves_no_handler_behind() -> None:
+    logger = logging.getLogger("course.lesson19.check")
+    before = list(logger.handlers)
+    check_prepare(keeps_args)  # its filter makes the checker's handler raise
+    assert logger.handlers == before and not any(isinstance(h, _Loud) for h in before)
+
+
+def _on_call(**changes: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    def on_call(attempts: Sequence[Attempt], history: Sequence[tuple[float, str]],
+                until: float) -> dict[str, Any]:
+        result = _reference(attempts, history, until)
+        for name, change in changes.items():
+            result[name] = change(attempts, history, until)
+        return result
+    return on_call
+
+
+def _open_time(history: Sequence[tuple[float, str]], until: float, *,
+               states: tuple[str, ...] = ("open",), tail: bool = True) -> float:
+    ends = [t for t, _ in history[1:]] + [until]
+    pairs = list(zip(history, ends, strict=True))
+    if not tail:
+        pairs = pairs[:-1]
+    return sum(end - start for (start, state), end in pairs if state in states)
+
+
+@pytest.mark.parametrize(("wrong", "complaint"), [
+    (_on_call(calls=lambda a, h, u: len(a)), "count first attempts only"),
+    (_on_call(retries=lambda a, h, u: sum(1 for x in a if x.retry > 0)),
+     "A refused retry never reached it"),
+    (_on_call(refused=lambda a, h, u: sum(1 for x in a if x.status is None)),
+     "count attempts that were not sent"),
+    (_on_call(errors=lambda a, h, u: dict(Counter(
+        str(x.status) if x.status is not None else str(x.error) for x in a
+        if x.status is None or x.status >= 400))), "a refused attempt is not an error"),
+    (_on_call(errors=lambda a, h, u: dict(Counter(
+        x.status if x.status is not None else str(x.error) for x in a
+        if x.sent and (x.status is None or x.status >= 400)))), "by str(status)"),
+    (_on_call(errors=lambda a, h, u: dict(Counter(
+        str(x.status) for x in a if x.sent and x.status is not None and x.status >= 400))),
+     "by the error's name"),
+    (_on_call(opened=lambda a, h, u: sum(
+        1 for (_, old), (_, new) in pairwise(h)
+        if old == "closed" and new == "open")), "a re-opening after a failed trial"),
+    (_on_call(open_seconds=lambda a, h, u: _open_time(h, u, tail=False)),
+     "still open at the end"),
+    (_on_call(open_seconds=lambda a, h, u: _open_time(h, u, states=("open", "half_open"))),
+     "half-open is not open"),
+], ids=["calls = attempts", "refused retries", "refused = no status", "refused errors",
+        "int status keys", "no error names", "first openings only", "no tail",
+        "half-open counted"])
+def test_checker_19_2_rejects_wrong_numbers(wrong: Any, complaint: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert check_on_call(wrong) is False
+    assert complaint in capsys.readouterr().out
+
+
+def test_checker_19_2_wants_a_dict() -> None:
+    assert check_on_call(lambda a, h, u: list(_reference(a, h, u).items())) is False
+
+
+def test_the_hand_made_answer_is_right() -> None:
+    assert _reference(*_HAND_MADE) == {
+        "calls": 5, "retries": 3, "refused": 2,
+        "errors": {"529": 2, "APITimeoutError": 1, "500": 1, "429": 1},
+        "opened": 3, "open_seconds": 30.0 + 30.0 + 100.0,
     }
-    capped = poll_times(86400.0, 60.0, 2.0, 900.0)  # the "Try it"
-    assert len(capped) == 99 and max(b - a for a, b in itertools.pairwise(capped)) == 900.0
-    assert poll_times(300.0, 60.0, 2.0, 900.0)[-1] - 300.0 == 120.0
 
 
-# -- rounds and idempotency -----------------------------------------------------------
-
-def test_rounds_converge_and_never_resend_the_broken_request(lesson: dict[str, Any]) -> None:
-    assert [len(lines) for lines in lesson["rounds"]] == [12, 4, 1]
-    assert not any(lesson["retryable"](line) for line in lesson["rounds"][-1])
-    batches = lesson["batches"]
-    assert batches.submitted["q03"] == 1
-    assert len(lesson["ledger"]) == 11 and "q03" not in lesson["ledger"]
-
-
-def test_the_careless_workers_pay_twice_and_submit_once_does_not(lesson: dict[str, Any]) -> None:
-    batches = lesson["batches"]
-    assert {k: n for k, n in batches.succeeded.items() if n > 1} == {
-        "q00": 2, "q05": 2, "q06": 3, "q10": 3}
-    assert len(batches.batches) == lesson["created"], (
-        "lesson 19: submit_once sent a batch for requests that already had answers")
-
-
-def test_submit_once_skips_what_is_in_flight() -> None:
-    with FakeClaude(seed=0) as api:
-        batches = FakeBatches(api)
-        client, ledger, pending = api.client(), {"q00": "done"}, {}
-        todo = [request(i, api.model) for i in range(3)]
-
-        def submit_once(todo: list[Any]) -> str | None:  # the lesson's, on this client
-            fresh = [r for r in todo if r["custom_id"] not in ledger | pending]
-            if not fresh:
-                return None
-            sent = client.messages.batches.create(requests=fresh)
-            pending.update(dict.fromkeys((r["custom_id"] for r in fresh), sent.id))
-            return sent.id
-
-        first = submit_once(todo)
-        assert first is not None and submit_once(todo) is None
-    assert batches.submitted == {"q01": 1, "q02": 1}
-
-
-# -- the exercises' checkers reject plausible wrong answers ---------------------------
-
-def _retryable_error(result: Any) -> bool:
-    return bool(classify(httpx2.Response(200, json=result.error.to_dict(warnings=False)))
-                .retryable)
-
-
-def _picker(rule: Callable[[Any], bool]) -> Callable[[list[Any]], set[str]]:
-    def to_resubmit(results: list[Any]) -> set[str]:
-        return {line.custom_id for line in results if rule(line.result)}
-    return to_resubmit
-
-
-@pytest.mark.parametrize(("wrong", "complaint"), [
-    (_picker(lambda r: r.type != "succeeded"), "fails the same way"),
-    (_picker(lambda r: True), "never resubmit a succeeded request"),
-    (_picker(lambda r: r.type == "errored" and _retryable_error(r)), "it expired"),
-    (_picker(lambda r: r.type == "expired" or (r.type == "errored" and _retryable_error(r))),
-     "canceled before it was processed"),
-    (_picker(lambda r: r.type in ("expired", "canceled")
-             or (r.type == "errored" and r.error.error.type == "api_error")),
-     "overloaded_error, which a retry can fix"),
-    (lambda results: [i for i, line in enumerate(results) if line.result.type != "succeeded"],
-     "return custom_ids (str)"),
-    (lambda results: "q01", "a set or list of str"),
-], ids=["every failure", "everything", "errors only", "forgets canceled", "api_error only",
-        "positions", "a string"])
-def test_checker_19_1_rejects_wrong_picks(wrong: Any, complaint: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_to_resubmit(wrong) is False
-    assert complaint in capsys.readouterr().out
-
-
-def _to_resubmit(lines: list[Any]) -> set[str]:
-    return {line.custom_id for line in lines
-            if line.result.type in ("expired", "canceled")
-            or (line.result.type == "errored" and _retryable_error(line.result))}
-
-
-def _finisher(*, resend: str = "retryable", skip_ledger: bool = True, cap: bool = True,
-              extra_round: bool = False, first: float = 60.0, factor: float = 2.0,
-              longest: float = 3600.0, record: bool = True, stop_when_empty: bool = True,
-              sleep: bool = True) -> Callable[..., Any]:
-    def finish(client: anthropic.Anthropic, requests: list[Any], ledger: dict[str, str],
-               clock: Clock, rounds: int) -> dict[str, str]:
-        todo = [r for r in requests if not skip_ledger or r["custom_id"] not in ledger]
-        done = 0
-        while (not cap or done < rounds + extra_round) and (todo or not stop_when_empty):
-            done += 1
-            batch = client.messages.batches.create(requests=todo)
-            wait = first
-            while batch.processing_status != "ended":
-                if sleep:
-                    clock.sleep(wait)
-                wait = min(wait * factor, longest)
-                batch = client.messages.batches.retrieve(batch.id)
-            lines = list(client.messages.batches.results(batch.id))
-            for line in lines:
-                if record and line.result.type == "succeeded":
-                    ledger[line.custom_id] = line.result.message.content[0].text
-            again = {"retryable": _to_resubmit(lines),
-                     "failed": {x.custom_id for x in lines if x.result.type != "succeeded"},
-                     "errored": {x.custom_id for x in lines if x.result.type == "errored"
-                                 and _retryable_error(x.result)},
-                     "all": {x.custom_id for x in lines}}[resend]
-            todo = [r for r in requests if r["custom_id"] in again]
-        return ledger
-    return finish
-
-
-@pytest.mark.parametrize(("wrong", "complaint"), [
-    (_finisher(resend="failed"), "send it once, give up"),
-    (_finisher(resend="all", cap=True), "succeeded more than once"),
-    (_finisher(resend="errored"), "has no answer in the ledger"),
-    (_finisher(record=False), "has no answer in the ledger"),
-    (_finisher(skip_ledger=False), "a second run must not redo work"),
-    (_finisher(cap=False), "stop after 3 rounds"),
-    (_finisher(extra_round=True), "stop after 3 rounds"),
-    (_finisher(stop_when_empty=False), "never create an empty batch"),
-    (_finisher(factor=1.0), "retrieved over 100 times"),
-    (_finisher(first=900.0, factor=1.0), "back off"),
-    (_finisher(sleep=False), "Sleep on the clock"),
-    (_finisher(first=86400.0, factor=1.0), "cap each wait"),
-    (_finisher(longest=7200.0), "cap each wait"),
-], ids=["resends invalid", "resends everything", "forgets expired", "no ledger",
-        "ignores the ledger", "no round cap", "one round too many", "empty batch",
-        "polls every minute", "polls every 15 min", "never sleeps", "sleeps a day",
-        "cap of 2 h"])
-def test_checker_19_2_rejects_wrong_loops(wrong: Any, complaint: str,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert check_finish(wrong) is False
-    assert complaint in capsys.readouterr().out
+def test_the_checker_s_run_has_every_kind_of_attempt() -> None:
+    attempts, history, until = _a_run()
+    assert any(not a.sent for a in attempts) and any(a.retry > 0 and a.sent for a in attempts)
+    assert any(a.status is None and a.sent for a in attempts), "no connection error"
+    assert any(state == "open" for _, state in history) and until == 180.0
+    result = _reference(attempts, history, until)
+    assert result["opened"] >= 2 and result["errors"]["500"] >= 3
+    assert _a_run() == (attempts, history, until), "the checker's run is not repeatable"

@@ -123,7 +123,7 @@ def _deprecated(model: str) -> bool:
 
 
 FACTS = [
-    Fact("lessons 00, 05, 08, 11, 12", "attempts the default client makes for an endless 529",
+    Fact("lessons 00, 05, 08, 12, 13", "attempts the default client makes for an endless 529",
          3, _forever_529_attempts),
     Fact("lesson 05", "the SDK's first backoff delay before jitter, in s",
          0.5, lambda: anthropic._constants.INITIAL_RETRY_DELAY),
@@ -157,7 +157,7 @@ FACTS = [
     Fact("lesson 05", "x-should-retry: true makes the SDK retry a 400", 2,
          lambda: _attempts(error("invalid_request_error", should_retry=True),
                            max_retries=1)[0]),
-    Fact("lesson 10", "an overload mid-stream: (status_code, type, attempts)",
+    Fact("lesson 11", "an overload mid-stream: (status_code, type, attempts)",
          (200, "overloaded_error", 1), _mid_stream_overload),
     Fact("lesson 02", "messages.create(idempotency_key=...) raises TypeError", True,
          _idempotency_key_is_a_type_error),

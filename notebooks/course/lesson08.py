@@ -3,9 +3,9 @@
 * ``predict_states(events, failure_threshold=3, recovery_timeout=5.0)``: the state a
   :class:`~resilience.CircuitBreaker` is in when each call arrives (one call a second),
   checked against a real breaker on a virtual clock.
-* ``is_failure(e)``: True only for errors that say the *service* is unhealthy (5xx but 501,
-  timeouts, connection errors; no 4xx, not even 429); checked on real SDK exceptions from
-  the simulated API, then used as a breaker's ``is_failure``.
+* ``closes_at(start, end, failure_threshold, recovery_timeout)``: when a breaker closes
+  again after an outage from ``start`` to ``end`` (one call a second), checked against a
+  real breaker on a virtual clock.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from course import exercise
 from resilience.breaker import CircuitBreaker, CircuitOpenError
 from resilience.clock import VirtualClock
 
-__all__ = ["CHECKS", "check_is_failure", "check_predict_states"]
+__all__ = ["CHECKS", "check_closes_at", "check_predict_states"]
 
 
 class _Down(ConnectionError):
@@ -74,78 +74,44 @@ def check_predict_states(solution: Callable[..., Any]) -> None:
                 f"says {real!r}. Full answer: {expected}")
 
 
-def _sdk_errors() -> dict[str, BaseException]:
-    """One real SDK exception per case, from the simulated API (each with one attempt)."""
-    import httpx
-
-    from resilience.testing import FakeClaude, connection_error, timeout
-
-    special: dict[str, object] = {
-        "not_implemented": httpx.Response(501, json={"type": "error", "error": {
-            "type": "api_error", "message": "Not Implemented"}}),
-        "connection_error": connection_error(), "timeout": timeout(30.0)}
-    errors: dict[str, BaseException] = {}
-    with FakeClaude(clock=VirtualClock(), seed=8) as api:
-        for name in _CASES:
-            e = api.raised(special.get(name, name))
-            assert e is not None, f"the simulated API answered {name} with success"
-            errors[name] = e
-    return errors
+def breaker_closes_at(start: int, end: int, failure_threshold: int,
+                      recovery_timeout: int) -> float:
+    """What a real breaker says: the time it closes after the outage ``start <= t < end``."""
+    events = ["fail" if start <= t < end else "ok"
+              for t in range(end + 2 * recovery_timeout + failure_threshold + 2)]
+    clock = VirtualClock()
+    breaker = CircuitBreaker(failure_threshold, recovery_timeout, clock=clock)
+    for event in events:
+        with contextlib.suppress(CircuitOpenError, _Down):
+            breaker.call(_service, event)
+        clock.advance(1.0)
+    closes = [t for t, state in breaker.history if state == "closed" and t > start]
+    assert closes, f"the breaker never closed for {(start, end, failure_threshold)}"
+    return closes[0]
 
 
-_COUNTS = ("overloaded_error", "api_error", "bad_gateway", "service_unavailable",
-           "timeout_error", "connection_error", "timeout")
-"""Service failures: 5xx but 501, timeouts, connection errors."""
-
-_NEUTRAL = ("rate_limit_error", "spend_limit_reached", "not_implemented",
-            "invalid_request_error", "authentication_error", "permission_error",
-            "not_found_error", "conflict_error", "request_too_large")
-"""About the caller, not the service's health: every 4xx (429 first) and 501."""
-
-_CASES = _COUNTS + _NEUTRAL
-
-_WHY_NOT = {
-    429: "a 429 is your own quota running out, not a sick service (the API answered at "
-         "once): slow down for it, but do not open the circuit for everybody.",
-    501: "a 501 says the request asks for something the API does not do: the service is "
-         "healthy, and the request would fail the same way every time.",
-}
+_OUTAGES: list[tuple[int, int, int, int]] = [
+    (20, 65, 5, 10), (20, 64, 5, 10), (20, 65, 5, 40), (0, 30, 3, 5), (10, 22, 3, 5),
+    (10, 23, 1, 4), (5, 50, 2, 7), (100, 101, 1, 30), (3, 20, 4, 8), (0, 9, 1, 3),
+]
+"""(start, end, failure_threshold, recovery_timeout): trials landing just before, at and
+after the end, a trial right at the end, thresholds of 1, outages shorter than a timeout."""
 
 
-@exercise("08.2", "count only service failures")
-def check_is_failure(solution: Callable[..., Any]) -> None:
-    """``solution(e)`` is True for service failures only, and works inside a breaker."""
-    errors = _sdk_errors()
-    for name, e in errors.items():
-        got = solution(e)
-        status = getattr(e, "status_code", None)
-        what = f"{type(e).__name__}" + (f" ({status})" if status is not None else "")
-        assert isinstance(got, bool), f"is_failure({what}) returned {got!r}; expected a bool."
-        if name in _COUNTS:
-            assert got, (f"is_failure({what}) returned False, but a {name} says the service "
-                         "is unhealthy: it must count.")
-        else:
-            why = _WHY_NOT.get(status or 0, f"a {status} is about the caller's request: it "
-                               "must not open the circuit for everybody.")
-            assert not got, f"is_failure({what}) returned True, but {why}"
-    bug = ValueError("a bug in your own code")
-    assert solution(bug) is False, "is_failure(ValueError(...)) must be False: that is your bug."
-
-    def replay(e: BaseException) -> None:
-        raise e
-
-    breaker = CircuitBreaker(3, 30.0, clock=VirtualClock(), is_failure=solution)
-    for name, status in (("invalid_request_error", 400), ("rate_limit_error", 429)):
-        for _ in range(10):
-            with contextlib.suppress(Exception):
-                breaker.call(replay, errors[name])
-        assert breaker.state == "closed", (
-            f"ten {status}s opened the breaker; they must not count.")
-    for _ in range(3):
-        with contextlib.suppress(Exception):
-            breaker.call(replay, errors["overloaded_error"])
-    assert breaker.state == "open", "three 529s in a row should open a breaker with " \
-                                    "failure_threshold=3."
+@exercise("08.2", "when does it close?")
+def check_closes_at(solution: Callable[..., Any]) -> None:
+    """``solution(start, end, failure_threshold, recovery_timeout)`` matches a real breaker."""
+    for start, end, threshold, timeout in _OUTAGES:
+        expected = breaker_closes_at(start, end, threshold, timeout)
+        got = solution(start, end, threshold, timeout)
+        call = f"closes_at({start}, {end}, {threshold}, {timeout})"
+        assert isinstance(got, int | float) and not isinstance(got, bool), (
+            f"{call} returned {got!r}; expected a time in seconds.")
+        opened = start + threshold - 1
+        assert got == expected, (
+            f"{call} returned {got!r}; the breaker closes at t = {expected:g} s. It opened "
+            f"at t = {opened} s (the {threshold}th failure) and tries every {timeout} s "
+            "from there.")
 
 
-CHECKS = {"predict_states": check_predict_states, "is_failure": check_is_failure}
+CHECKS = {"predict_states": check_predict_states, "closes_at": check_closes_at}

@@ -1,131 +1,138 @@
-"""Checkers for lesson 09, "Fallbacks and graceful degradation".
+"""Checkers for lesson 09, "Circuit breakers in practice".
 
-* ``remembering(step, cache)``: a step that saves each answer of ``step`` in ``cache``
-  (keyed by the prompt) and lets exceptions through untouched.
-* ``model_chain(client, models, static_text)``: a :class:`~resilience.Fallback` with one
-  step per model id, then a static message; checked on the simulated API with models
-  broken one at a time.
+* ``is_failure(e)``: True only for errors that say the *service* is unhealthy (5xx but 501,
+  timeouts, connection errors; no 4xx, not even 429); checked on real SDK exceptions from
+  the simulated API, then used as a breaker's ``is_failure``.
+* ``guarded(api, breaker)``: a ``messages.create`` whose breaker sees one outcome per
+  request while the SDK keeps its default retries; run against the simulated API.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from course import exercise
+from resilience.breaker import CircuitBreaker, CircuitOpenError
 from resilience.clock import VirtualClock
-from resilience.fallback import Fallback
-from resilience.models import FALLBACK_MODEL, MODEL
 
-__all__ = ["CHECKS", "check_model_chain", "check_remembering"]
-
-_PROMPT = "Where is my order?"
-_STATIC = "Sorry, please try again in a few minutes."
+__all__ = ["CHECKS", "check_guarded", "check_is_failure"]
 
 
-def _ask(client: Any, model: str, prompt: str) -> str:
-    reply = client.messages.create(model=model, max_tokens=64,
-                                   messages=[{"role": "user", "content": prompt}])
-    return f"{reply.model}: {reply.content[0].text}"
+def _sdk_errors() -> dict[str, BaseException]:
+    """One real SDK exception per case, from the simulated API (each with one attempt)."""
+    import httpx
+
+    from resilience.testing import FakeClaude, connection_error, timeout
+
+    special: dict[str, object] = {
+        "not_implemented": httpx.Response(501, json={"type": "error", "error": {
+            "type": "api_error", "message": "Not Implemented"}}),
+        "connection_error": connection_error(), "timeout": timeout(30.0)}
+    errors: dict[str, BaseException] = {}
+    with FakeClaude(clock=VirtualClock(), seed=8) as api:
+        for name in _CASES:
+            e = api.raised(special.get(name, name))
+            assert e is not None, f"the simulated API answered {name} with success"
+            errors[name] = e
+    return errors
 
 
-@exercise("09.1", "a cache that fills itself")
-def check_remembering(solution: Callable[..., Any]) -> None:
-    """``solution(step, cache)`` saves answers, passes exceptions through, feeds a chain."""
+_COUNTS = ("overloaded_error", "api_error", "bad_gateway", "service_unavailable",
+           "timeout_error", "connection_error", "timeout")
+"""Service failures: 5xx but 501, timeouts, connection errors."""
+
+_NEUTRAL = ("rate_limit_error", "spend_limit_reached", "not_implemented",
+            "invalid_request_error", "authentication_error", "permission_error",
+            "not_found_error", "conflict_error", "request_too_large")
+"""About the caller, not the service's health: every 4xx (429 first) and 501."""
+
+_CASES = _COUNTS + _NEUTRAL
+
+_WHY_NOT = {
+    429: "a 429 is your own quota running out, not a sick service (the API answered at "
+         "once): slow down for it, but do not open the circuit for everybody.",
+    501: "a 501 says the request asks for something the API does not do: the service is "
+         "healthy, and the request would fail the same way every time.",
+}
+
+
+@exercise("09.1", "count only service failures")
+def check_is_failure(solution: Callable[..., Any]) -> None:
+    """``solution(e)`` is True for service failures only, and works inside a breaker."""
+    errors = _sdk_errors()
+    for name, e in errors.items():
+        got = solution(e)
+        status = getattr(e, "status_code", None)
+        what = f"{type(e).__name__}" + (f" ({status})" if status is not None else "")
+        assert isinstance(got, bool), f"is_failure({what}) returned {got!r}; expected a bool."
+        if name in _COUNTS:
+            assert got, (f"is_failure({what}) returned False, but a {name} says the service "
+                         "is unhealthy: it must count.")
+        else:
+            why = _WHY_NOT.get(status or 0, f"a {status} is about the caller's request: it "
+                               "must not open the circuit for everybody.")
+            assert not got, f"is_failure({what}) returned True, but {why}"
+    bug = ValueError("a bug in your own code")
+    assert solution(bug) is False, "is_failure(ValueError(...)) must be False: that is your bug."
+
+    def replay(e: BaseException) -> None:
+        raise e
+
+    breaker = CircuitBreaker(3, 30.0, clock=VirtualClock(), is_failure=solution)
+    for name, status in (("invalid_request_error", 400), ("rate_limit_error", 429)):
+        for _ in range(10):
+            with contextlib.suppress(Exception):
+                breaker.call(replay, errors[name])
+        assert breaker.state == "closed", (
+            f"ten {status}s opened the breaker; they must not count.")
+    for _ in range(3):
+        with contextlib.suppress(Exception):
+            breaker.call(replay, errors["overloaded_error"])
+    assert breaker.state == "open", "three 529s in a row should open a breaker with " \
+                                    "failure_threshold=3."
+
+
+
+
+_PROMPT = [{"role": "user", "content": "Summarize this support ticket."}]
+
+
+@exercise("09.2", "count requests, not attempts")
+def check_guarded(solution: Callable[..., Any]) -> None:
+    """``solution(api, breaker)`` keeps the SDK's retries and counts one outcome per request."""
     import anthropic
 
     from resilience.testing import FakeClaude
 
     with FakeClaude(clock=VirtualClock(), seed=9) as api:
-        client = api.client(max_retries=0)
-
-        def main(prompt: str) -> str:
-            return _ask(client, MODEL, prompt)
-
-        cache: dict[str, str] = {}
-        remembered = solution(main, cache)
-        assert callable(remembered), (
-            f"remembering(step, cache) returned {remembered!r}; expected a new step "
-            "(a function of the prompt).")
-        answer = remembered(_PROMPT)
-        assert answer == f"{MODEL}: Hello from the simulated Claude API.", (
-            f"the new step returned {answer!r}; expected what the step returned.")
-        assert cache == {_PROMPT: answer}, (
-            f"after one answer the cache is {cache!r}; expected {{prompt: answer}}.")
-        api.respond("overloaded_error")
+        breaker = CircuitBreaker(failure_threshold=3, recovery_timeout=30.0, clock=api.clock)
+        create = solution(api, breaker)
+        assert callable(create), f"guarded() returned {create!r}; return a function."
+        api.respond("overloaded_error", "overloaded_error", "ok")
         try:
-            remembered("Another question")
-        except anthropic.OverloadedError:
-            pass
-        else:
-            raise AssertionError("the step got a 529, but the new step did not raise "
-                                 "OverloadedError: let the exception through.")
-        assert cache == {_PROMPT: answer}, (
-            f"a failed call changed the cache to {cache!r}; save only answers.")
-
-        def from_cache(prompt: str) -> str:
-            return cache[prompt]
-
-        chain: Fallback[str] = Fallback([("main", solution(main, cache)), ("cache", from_cache)])
-        api.respond("overloaded_error")
-        served = chain.call(_PROMPT)
-        assert (served.step, served.value) == ("cache", answer), (
-            f"with the model down the chain served {served.step!r}: {served.value!r}; "
-            "expected the saved answer from the cache.")
-
-
-def _case(solution: Callable[..., Any], models: Sequence[str],
-          down: Sequence[str]) -> tuple[Any, list[str | None], Any]:
-    from resilience.testing import FakeClaude, ForModel, Outage
-
-    with FakeClaude(clock=VirtualClock(), seed=9) as api:
-        api.scenario(*(ForModel(model, Outage(0.0, math.inf)) for model in down))  # 529s
-        chain = solution(api.client(max_retries=0), list(models), _STATIC)
-        assert isinstance(chain, Fallback), (
-            f"model_chain(...) returned {chain!r}; expected a resilience.Fallback.")
-        names = [name for name, _ in chain.steps]
-        assert names == [*models, "static"], (
-            f"the chain's steps are named {names}; expected {[*models, 'static']}.")
-        served = chain.call(_PROMPT)
-    return served, [call.model for call in api.calls], chain
+            create(model=api.model, max_tokens=64, messages=_PROMPT)
+        except (anthropic.APIStatusError, CircuitOpenError) as e:
+            raise AssertionError(
+                f"a request meeting two 529s and then an answer raised {type(e).__name__}: "
+                "keep the SDK's default retries (2), so the third attempt answers.") from None
+        assert len(api.calls) == 3, (
+            f"the request took {len(api.calls)} attempts; with the SDK's default retries it "
+            "takes 3 (two 529s, then the answer).")
+        for n in (1, 2, 3):
+            api.respond("overloaded_error", "overloaded_error", "overloaded_error")
+            with contextlib.suppress(anthropic.APIStatusError, CircuitOpenError):
+                create(model=api.model, max_tokens=64, messages=_PROMPT)
+            want = "open" if n == 3 else "closed"
+            assert breaker.state == want, (
+                f"after {n} failed request(s) the breaker is {breaker.state}; it should be "
+                f"{want}: it counts one failure per request, so three requests open it. "
+                "A breaker inside the SDK's retries (BreakerMiddleware) counts each attempt.")
+        sent = len(api.calls)
+        with contextlib.suppress(anthropic.APIStatusError, CircuitOpenError):
+            create(model=api.model, max_tokens=64, messages=_PROMPT)
+        assert len(api.calls) == sent, "the open breaker let a request reach the API."
 
 
-@exercise("09.2", "a chain over any list of models")
-def check_model_chain(solution: Callable[..., Any]) -> None:
-    """``solution(client, models, static_text)`` builds the chain; checked model by model."""
-    import anthropic
-
-    from resilience.testing import FakeClaude
-
-    text = "Hello from the simulated Claude API."
-    cases: list[tuple[list[str], list[str], str, Any, list[str]]] = [
-        ([MODEL, FALLBACK_MODEL], [], MODEL, text, [MODEL]),
-        ([MODEL, FALLBACK_MODEL], [MODEL], FALLBACK_MODEL, text, [MODEL, FALLBACK_MODEL]),
-        ([MODEL, FALLBACK_MODEL], [MODEL, FALLBACK_MODEL], "static", _STATIC,
-         [MODEL, FALLBACK_MODEL]),
-        ([FALLBACK_MODEL, MODEL], [FALLBACK_MODEL], MODEL, text, [FALLBACK_MODEL, MODEL]),
-        ([FALLBACK_MODEL], [], FALLBACK_MODEL, text, [FALLBACK_MODEL]),
-    ]
-    for models, down, step, value, asked in cases:
-        served, seen, _ = _case(solution, models, down)
-        where = f"models={models}, down={down}"
-        assert seen == asked, (
-            f"{where}: the requests asked for {seen}; expected {asked}. If every step asks "
-            "the same model, your loop's lambda sees only the last model.")
-        assert served.step == step, f"{where}: served by {served.step!r}; expected {step!r}."
-        assert served.value == value, (
-            f"{where}: the answer was {served.value!r}; expected {value!r}.")
-    with FakeClaude(clock=VirtualClock(), seed=9) as api:
-        api.respond("authentication_error")
-        chain = solution(api.client(max_retries=0), [MODEL, FALLBACK_MODEL], _STATIC)
-        try:
-            served = chain.call(_PROMPT)
-        except anthropic.AuthenticationError:
-            pass
-        else:
-            raise AssertionError(f"a 401 fell back to {served.step!r}; a wrong key must "
-                                 "surface: keep the default should_fall_back.")
-
-
-CHECKS = {"remembering": check_remembering, "model_chain": check_model_chain}
+CHECKS = {"is_failure": check_is_failure, "guarded": check_guarded}

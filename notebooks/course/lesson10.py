@@ -1,149 +1,131 @@
-"""Checkers for lesson 10, "Streaming errors".
+"""Checkers for lesson 10, "Fallbacks and graceful degradation".
 
-* ``is_retryable(exc)``: whether an ``anthropic.APIStatusError`` is worth retrying, deciding
-  a mid-stream error (status 200) by its ``type``; checked against
-  :func:`resilience.classify` on real SDK exceptions from the simulated API, including two
-  where status and type disagree (a proxy's HTML 502 has no type; a spend-limit 429 has the
-  type ``rate_limit_error`` but is never retryable).
-* ``answer_or_partial(client, model, messages)``: stream an answer and return
-  ``(text, complete)``; keep partial text after a mid-stream error or a connection dropped
-  mid-stream (a raw ``httpx2.TransportError``), but let an error that came before any text
-  propagate.
+* ``remembering(step, cache)``: a step that saves each answer of ``step`` in ``cache``
+  (keyed by the prompt) and lets exceptions through untouched.
+* ``model_chain(client, models, static_text)``: a :class:`~resilience.Fallback` with one
+  step per model id, then a static message; checked on the simulated API with models
+  broken one at a time.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from anthropic.types import MessageParam
-
 from course import exercise
-from resilience.classification import classify
 from resilience.clock import VirtualClock
+from resilience.fallback import Fallback
+from resilience.models import FALLBACK_MODEL, MODEL
 
-__all__ = ["CHECKS", "check_answer_or_partial", "check_is_retryable"]
+__all__ = ["CHECKS", "check_model_chain", "check_remembering"]
 
-_PROMPT: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
-
-# (label, outcome name, stream?): plain HTTP errors, then errors inside a 200 stream.
-_CASES = [
-    ("HTTP 400 invalid_request_error", "invalid_request_error", False),
-    ("HTTP 401 authentication_error", "authentication_error", False),
-    ("HTTP 404 not_found_error", "not_found_error", False),
-    ("HTTP 429 rate_limit_error", "rate_limit_error", False),
-    ("HTTP 429 spend limit (type rate_limit_error)", "spend_limit_reached", False),
-    ("HTTP 500 api_error", "api_error", False),
-    ("HTTP 502 HTML page from a proxy (no type)", "bad_gateway", False),
-    ("HTTP 503 service_unavailable", "service_unavailable", False),
-    ("HTTP 529 overloaded_error", "overloaded_error", False),
-    ("200 stream, then overloaded_error", "overloaded_error", True),
-    ("200 stream, then api_error", "api_error", True),
-    ("200 stream, then rate_limit_error", "rate_limit_error", True),
-    ("200 stream, then invalid_request_error", "invalid_request_error", True),
-]
+_PROMPT = "Where is my order?"
+_STATIC = "Sorry, please try again in a few minutes."
 
 
-@functools.cache
-def _exceptions() -> tuple[tuple[str, BaseException], ...]:
-    """One real SDK exception per case (built once: the simulated API is fast, not free)."""
+def _ask(client: Any, model: str, prompt: str) -> str:
+    reply = client.messages.create(model=model, max_tokens=64,
+                                   messages=[{"role": "user", "content": prompt}])
+    return f"{reply.model}: {reply.content[0].text}"
+
+
+@exercise("10.1", "a cache that fills itself")
+def check_remembering(solution: Callable[..., Any]) -> None:
+    """``solution(step, cache)`` saves answers, passes exceptions through, feeds a chain."""
     import anthropic
 
-    from resilience.testing import FakeClaude, stream_error
-
-    found: list[tuple[str, BaseException]] = []
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        client = api.client(max_retries=0)
-        for label, name, stream in _CASES:
-            api.respond(stream_error(name, after_chunks=1) if stream else name)
-            try:
-                if stream:
-                    for _ in client.messages.create(model=api.model, max_tokens=64,
-                                                    messages=_PROMPT, stream=True):
-                        pass
-                else:
-                    client.messages.create(model=api.model, max_tokens=64, messages=_PROMPT)
-            except anthropic.APIStatusError as e:
-                found.append((label, e))
-    return tuple(found)
-
-
-@exercise("10.1", "retryable, mid-stream or not")
-def check_is_retryable(solution: Callable[..., Any]) -> None:
-    """``solution(exc)`` agrees with ``classify(exc).retryable`` on each case."""
-    cases = _exceptions()
-    assert len(cases) == len(_CASES), "the simulated API did not raise every case"
-    for label, exc in cases:
-        expected = classify(exc).retryable
-        got = solution(exc)
-        assert isinstance(got, bool), (
-            f"is_retryable(<{label}>) returned {got!r}; expected True or False.")
-        assert got == expected, (
-            f"is_retryable(<{label}>) returned {got}; expected {expected} ({_why(exc)}).")
-
-
-def _why(exc: BaseException) -> str:
-    """The rule a wrong answer broke, for the learner."""
-    status = getattr(exc, "status_code", None)
-    if (getattr(exc, "error_code", None) or "").endswith("spend_limit_reached"):
-        return "a spend limit is never retryable, whatever its status and type say"
-    if status == 200:
-        return "a 200 stream is judged by exc.type"
-    if getattr(exc, "type", None) is None:
-        return "a proxy's HTML page has no type: decide by the status"
-    return "retry 408, 409, 429 and >= 500 (but 501), nothing else"
-
-
-def _run(solution: Callable[..., Any], *outcomes: object) -> tuple[Any, int]:
-    """Call the learner's function against a fresh simulated API; return (result, calls)."""
     from resilience.testing import FakeClaude
 
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.respond(*outcomes)
-        result = solution(api.client(max_retries=0), api.model, _PROMPT)
-        return result, len(api.calls)
+    with FakeClaude(clock=VirtualClock(), seed=9) as api:
+        client = api.client(max_retries=0)
+
+        def main(prompt: str) -> str:
+            return _ask(client, MODEL, prompt)
+
+        cache: dict[str, str] = {}
+        remembered = solution(main, cache)
+        assert callable(remembered), (
+            f"remembering(step, cache) returned {remembered!r}; expected a new step "
+            "(a function of the prompt).")
+        answer = remembered(_PROMPT)
+        assert answer == f"{MODEL}: Hello from the simulated Claude API.", (
+            f"the new step returned {answer!r}; expected what the step returned.")
+        assert cache == {_PROMPT: answer}, (
+            f"after one answer the cache is {cache!r}; expected {{prompt: answer}}.")
+        api.respond("overloaded_error")
+        try:
+            remembered("Another question")
+        except anthropic.OverloadedError:
+            pass
+        else:
+            raise AssertionError("the step got a 529, but the new step did not raise "
+                                 "OverloadedError: let the exception through.")
+        assert cache == {_PROMPT: answer}, (
+            f"a failed call changed the cache to {cache!r}; save only answers.")
+
+        def from_cache(prompt: str) -> str:
+            return cache[prompt]
+
+        chain: Fallback[str] = Fallback([("main", solution(main, cache)), ("cache", from_cache)])
+        api.respond("overloaded_error")
+        served = chain.call(_PROMPT)
+        assert (served.step, served.value) == ("cache", answer), (
+            f"with the model down the chain served {served.step!r}: {served.value!r}; "
+            "expected the saved answer from the cache.")
 
 
-@exercise("10.2", "stop and say so, but only mid-stream")
-def check_answer_or_partial(solution: Callable[..., Any]) -> None:
-    """Whole text on success; partial text after a mid-stream error; errors before any
-    text propagate."""
+def _case(solution: Callable[..., Any], models: Sequence[str],
+          down: Sequence[str]) -> tuple[Any, list[str | None], Any]:
+    from resilience.testing import FakeClaude, ForModel, Outage
+
+    with FakeClaude(clock=VirtualClock(), seed=9) as api:
+        api.scenario(*(ForModel(model, Outage(0.0, math.inf)) for model in down))  # 529s
+        chain = solution(api.client(max_retries=0), list(models), _STATIC)
+        assert isinstance(chain, Fallback), (
+            f"model_chain(...) returned {chain!r}; expected a resilience.Fallback.")
+        names = [name for name, _ in chain.steps]
+        assert names == [*models, "static"], (
+            f"the chain's steps are named {names}; expected {[*models, 'static']}.")
+        served = chain.call(_PROMPT)
+    return served, [call.model for call in api.calls], chain
+
+
+@exercise("10.2", "a chain over any list of models")
+def check_model_chain(solution: Callable[..., Any]) -> None:
+    """``solution(client, models, static_text)`` builds the chain; checked model by model."""
     import anthropic
-    import httpx2
 
-    from resilience.testing import dropped_stream, ok, stream_error
-    from resilience.testing.responses import DEFAULT_TEXT
+    from resilience.testing import FakeClaude
 
-    for outcome, expected in [
-        (ok(), (DEFAULT_TEXT, True)),
-        (ok("Four words, one stream.", chunks=4), ("Four words, one stream.", True)),
-        (stream_error("overloaded_error", after_chunks=2), ("Hello from the simulated", False)),
-        (stream_error("api_error", after_chunks=1), ("Hello from t", False)),
-        (dropped_stream(after_chunks=2), ("Hello from the simulated", False)),
-    ]:
+    text = "Hello from the simulated Claude API."
+    cases: list[tuple[list[str], list[str], str, Any, list[str]]] = [
+        ([MODEL, FALLBACK_MODEL], [], MODEL, text, [MODEL]),
+        ([MODEL, FALLBACK_MODEL], [MODEL], FALLBACK_MODEL, text, [MODEL, FALLBACK_MODEL]),
+        ([MODEL, FALLBACK_MODEL], [MODEL, FALLBACK_MODEL], "static", _STATIC,
+         [MODEL, FALLBACK_MODEL]),
+        ([FALLBACK_MODEL, MODEL], [FALLBACK_MODEL], MODEL, text, [FALLBACK_MODEL, MODEL]),
+        ([FALLBACK_MODEL], [], FALLBACK_MODEL, text, [FALLBACK_MODEL]),
+    ]
+    for models, down, step, value, asked in cases:
+        served, seen, _ = _case(solution, models, down)
+        where = f"models={models}, down={down}"
+        assert seen == asked, (
+            f"{where}: the requests asked for {seen}; expected {asked}. If every step asks "
+            "the same model, your loop's lambda sees only the last model.")
+        assert served.step == step, f"{where}: served by {served.step!r}; expected {step!r}."
+        assert served.value == value, (
+            f"{where}: the answer was {served.value!r}; expected {value!r}.")
+    with FakeClaude(clock=VirtualClock(), seed=9) as api:
+        api.respond("authentication_error")
+        chain = solution(api.client(max_retries=0), [MODEL, FALLBACK_MODEL], _STATIC)
         try:
-            got, calls = _run(solution, outcome)
-        except httpx2.TransportError as e:
-            raise AssertionError(
-                f"with a connection dropped mid-stream your code let {type(e).__name__} "
-                "escape, with text already shown. The SDK raises the raw httpx2 error while "
-                "you iterate, not an anthropic one: catch httpx2.TransportError too.") from e
-        assert got == expected, (
-            f"with {getattr(outcome, 'label', outcome)!s} you returned {got!r}; "
-            f"expected {expected!r}.")
-        assert calls == 1, f"make exactly one request (you made {calls})."
-    for failure, what in [(stream_error("overloaded_error", after_chunks=0),
-                           "a stream that fails before any text"),
-                          ("overloaded_error", "a 529 from create()"),
-                          (dropped_stream(after_chunks=0),
-                           "a connection that drops before any text")]:
-        try:
-            got, _ = _run(solution, failure)
-        except (anthropic.APIStatusError, httpx2.TransportError):
-            continue
-        raise AssertionError(f"with {what} you returned {got!r}; there is no text to show, "
-                             "so let the error propagate.")
+            served = chain.call(_PROMPT)
+        except anthropic.AuthenticationError:
+            pass
+        else:
+            raise AssertionError(f"a 401 fell back to {served.step!r}; a wrong key must "
+                                 "surface: keep the default should_fall_back.")
 
 
-CHECKS = {"is_retryable": check_is_retryable, "answer_or_partial": check_answer_or_partial}
+CHECKS = {"remembering": check_remembering, "model_chain": check_model_chain}

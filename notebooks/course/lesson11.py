@@ -1,118 +1,149 @@
-"""Checkers for lesson 11, "Retry storms and budgets".
+"""Checkers for lesson 11, "Streaming errors".
 
-* ``stacked_calls(attempts, failure_rate)``: expected calls at the bottom of a stack of
-  retrying layers, ``attempts`` listed from the top layer down (they may differ).
-* ``send_with_budget(call, budget, attempts)``: one request with retries limited by a
-  shared :class:`~resilience.RetryBudget`.
-* ``reject_probability(requests, accepts, k)``: Google SRE client-side throttling.
+* ``is_retryable(exc)``: whether an ``anthropic.APIStatusError`` is worth retrying, deciding
+  a mid-stream error (status 200) by its ``type``; checked against
+  :func:`resilience.classify` on real SDK exceptions from the simulated API, including two
+  where status and type disagree (a proxy's HTML 502 has no type; a spend-limit 429 has the
+  type ``rate_limit_error`` but is never retryable).
+* ``answer_or_partial(client, model, messages)``: stream an answer and return
+  ``(text, complete)``; keep partial text after a mid-stream error or a connection dropped
+  mid-stream (a raw ``httpx2.TransportError``), but let an error that came before any text
+  propagate.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable
 from typing import Any
 
+from anthropic.types import MessageParam
+
 from course import exercise
-from resilience.budget import RetryBudget
+from resilience.classification import classify
+from resilience.clock import VirtualClock
 
-__all__ = ["CHECKS", "check_reject_probability", "check_send_with_budget",
-           "check_stacked_calls"]
+__all__ = ["CHECKS", "check_answer_or_partial", "check_is_retryable"]
 
+_PROMPT: list[MessageParam] = [{"role": "user", "content": "Say hello."}]
 
-def _stack(attempts: list[int], x: float) -> float:
-    """The reference: Wald's identity layer by layer, from the bottom layer up."""
-    calls, p = 1.0, x
-    for tries in reversed(attempts):
-        calls *= float(tries) if p == 1.0 else (1.0 - p**tries) / (1.0 - p)
-        p = p**tries
-    return calls
-
-
-@exercise("11.1", "calls at the bottom of a stack")
-def check_stacked_calls(solution: Callable[..., Any]) -> None:
-    """``solution(attempts, failure_rate)`` matches the layer-by-layer expectation."""
-    cases = [([4, 4, 4], 1.0, 64.0), ([3] * 5, 1.0, 243.0), ([5, 3], 1.0, 15.0),
-             ([1, 1, 4], 1.0, 4.0), ([3], 0.0, 1.0)]
-    cases += [(a, x, _stack(a, x)) for a in ([5, 3], [3, 5], [4, 4, 4], [2, 3, 4])
-              for x in (0.1, 0.5, 0.9)]
-    for attempts, x, expected in cases:
-        got = solution(list(attempts), x)
-        call = f"stacked_calls({attempts}, {x})"
-        assert isinstance(got, int | float) and not isinstance(got, bool), (
-            f"{call} returned {got!r}; expected a number of calls.")
-        assert math.isclose(got, expected, rel_tol=1e-9), (
-            f"{call} returned {got:.4f}; expected {expected:.4f}.")
+# (label, outcome name, stream?): plain HTTP errors, then errors inside a 200 stream.
+_CASES = [
+    ("HTTP 400 invalid_request_error", "invalid_request_error", False),
+    ("HTTP 401 authentication_error", "authentication_error", False),
+    ("HTTP 404 not_found_error", "not_found_error", False),
+    ("HTTP 429 rate_limit_error", "rate_limit_error", False),
+    ("HTTP 429 spend limit (type rate_limit_error)", "spend_limit_reached", False),
+    ("HTTP 500 api_error", "api_error", False),
+    ("HTTP 502 HTML page from a proxy (no type)", "bad_gateway", False),
+    ("HTTP 503 service_unavailable", "service_unavailable", False),
+    ("HTTP 529 overloaded_error", "overloaded_error", False),
+    ("200 stream, then overloaded_error", "overloaded_error", True),
+    ("200 stream, then api_error", "api_error", True),
+    ("200 stream, then rate_limit_error", "rate_limit_error", True),
+    ("200 stream, then invalid_request_error", "invalid_request_error", True),
+]
 
 
-class _Service:
-    """A fake downstream call: fails the first ``failures`` calls of each request."""
+@functools.cache
+def _exceptions() -> tuple[tuple[str, BaseException], ...]:
+    """One real SDK exception per case (built once: the simulated API is fast, not free)."""
+    import anthropic
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls = 0
-        self._this_request = 0
+    from resilience.testing import FakeClaude, stream_error
 
-    def new_request(self) -> None:
-        self._this_request = 0
-
-    def __call__(self) -> bool:
-        self.calls += 1
-        self._this_request += 1
-        return self._this_request > self.failures
-
-
-def _reference(service: _Service, budget: RetryBudget, attempts: int) -> bool:
-    budget.deposit()
-    for attempt in range(attempts):
-        if attempt > 0 and not budget.try_spend():
-            return False
-        if service():
-            return True
-    return False
+    found: list[tuple[str, BaseException]] = []
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        client = api.client(max_retries=0)
+        for label, name, stream in _CASES:
+            api.respond(stream_error(name, after_chunks=1) if stream else name)
+            try:
+                if stream:
+                    for _ in client.messages.create(model=api.model, max_tokens=64,
+                                                    messages=_PROMPT, stream=True):
+                        pass
+                else:
+                    client.messages.create(model=api.model, max_tokens=64, messages=_PROMPT)
+            except anthropic.APIStatusError as e:
+                found.append((label, e))
+    return tuple(found)
 
 
-@exercise("11.2", "retries within a budget")
-def check_send_with_budget(solution: Callable[..., Any]) -> None:
-    """``solution(call, budget, attempts)`` behaves like the reference on three services."""
-    for failures, requests, attempts in [(10**9, 1000, 4), (1, 300, 4), (0, 50, 3),
-                                         (2, 200, 3)]:
-        mine, ref = _Service(failures), _Service(failures)
-        my_budget, ref_budget = RetryBudget(5, 0.1, 1), RetryBudget(5, 0.1, 1)
-        for _ in range(10):              # start with an empty bucket: deposits must count
-            my_budget.try_spend()
-            ref_budget.try_spend()
-        for i in range(requests):
-            mine.new_request()
-            ref.new_request()
-            got = solution(mine, my_budget, attempts)
-            expected = _reference(ref, ref_budget, attempts)
-            assert got is expected, (
-                f"request {i + 1} (service failing the first {failures} calls) returned "
-                f"{got!r}; expected {expected} (True on success, False when it gives up).")
-        assert mine.calls == ref.calls, (
-            f"{requests} requests made {mine.calls} calls (service failing the first "
-            f"{failures} calls of each); expected {ref.calls}. Deposit once per request; "
-            "spend before each retry, never before the first try.")
-        assert math.isclose(my_budget.tokens, ref_budget.tokens), (
-            f"the budget holds {my_budget.tokens:.2f} tokens; expected "
-            f"{ref_budget.tokens:.2f}.")
+@exercise("11.1", "retryable, mid-stream or not")
+def check_is_retryable(solution: Callable[..., Any]) -> None:
+    """``solution(exc)`` agrees with ``classify(exc).retryable`` on each case."""
+    cases = _exceptions()
+    assert len(cases) == len(_CASES), "the simulated API did not raise every case"
+    for label, exc in cases:
+        expected = classify(exc).retryable
+        got = solution(exc)
+        assert isinstance(got, bool), (
+            f"is_retryable(<{label}>) returned {got!r}; expected True or False.")
+        assert got == expected, (
+            f"is_retryable(<{label}>) returned {got}; expected {expected} ({_why(exc)}).")
 
 
-@exercise("11.3", "adaptive throttling")
-def check_reject_probability(solution: Callable[..., Any]) -> None:
-    """``solution(requests, accepts, k)`` is ``max(0, (requests - k*accepts)/(requests+1))``."""
-    cases = [(0, 0, 2.0), (100, 100, 2.0), (100, 50, 2.0), (100, 40, 2.0), (1000, 0, 2.0),
-             (1000, 100, 2.0), (1000, 100, 1.1), (30, 10, 1.0), (7, 3, 1.5)]
-    for requests, accepts, k in cases:
-        expected = max(0.0, (requests - k * accepts) / (requests + 1))
-        got = solution(requests, accepts, k)
-        call = f"reject_probability({requests}, {accepts}, {k})"
-        assert isinstance(got, int | float) and not isinstance(got, bool), (
-            f"{call} returned {got!r}; expected a probability.")
-        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
-            f"{call} returned {got:.4f}; expected {expected:.4f}.")
+def _why(exc: BaseException) -> str:
+    """The rule a wrong answer broke, for the learner."""
+    status = getattr(exc, "status_code", None)
+    if (getattr(exc, "error_code", None) or "").endswith("spend_limit_reached"):
+        return "a spend limit is never retryable, whatever its status and type say"
+    if status == 200:
+        return "a 200 stream is judged by exc.type"
+    if getattr(exc, "type", None) is None:
+        return "a proxy's HTML page has no type: decide by the status"
+    return "retry 408, 409, 429 and >= 500 (but 501), nothing else"
 
 
-CHECKS = {"stacked_calls": check_stacked_calls, "send_with_budget": check_send_with_budget,
-          "reject_probability": check_reject_probability}
+def _run(solution: Callable[..., Any], *outcomes: object) -> tuple[Any, int]:
+    """Call the learner's function against a fresh simulated API; return (result, calls)."""
+    from resilience.testing import FakeClaude
+
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.respond(*outcomes)
+        result = solution(api.client(max_retries=0), api.model, _PROMPT)
+        return result, len(api.calls)
+
+
+@exercise("11.2", "stop and say so, but only mid-stream")
+def check_answer_or_partial(solution: Callable[..., Any]) -> None:
+    """Whole text on success; partial text after a mid-stream error; errors before any
+    text propagate."""
+    import anthropic
+    import httpx2
+
+    from resilience.testing import dropped_stream, ok, stream_error
+    from resilience.testing.responses import DEFAULT_TEXT
+
+    for outcome, expected in [
+        (ok(), (DEFAULT_TEXT, True)),
+        (ok("Four words, one stream.", chunks=4), ("Four words, one stream.", True)),
+        (stream_error("overloaded_error", after_chunks=2), ("Hello from the simulated", False)),
+        (stream_error("api_error", after_chunks=1), ("Hello from t", False)),
+        (dropped_stream(after_chunks=2), ("Hello from the simulated", False)),
+    ]:
+        try:
+            got, calls = _run(solution, outcome)
+        except httpx2.TransportError as e:
+            raise AssertionError(
+                f"with a connection dropped mid-stream your code let {type(e).__name__} "
+                "escape, with text already shown. The SDK raises the raw httpx2 error while "
+                "you iterate, not an anthropic one: catch httpx2.TransportError too.") from e
+        assert got == expected, (
+            f"with {getattr(outcome, 'label', outcome)!s} you returned {got!r}; "
+            f"expected {expected!r}.")
+        assert calls == 1, f"make exactly one request (you made {calls})."
+    for failure, what in [(stream_error("overloaded_error", after_chunks=0),
+                           "a stream that fails before any text"),
+                          ("overloaded_error", "a 529 from create()"),
+                          (dropped_stream(after_chunks=0),
+                           "a connection that drops before any text")]:
+        try:
+            got, _ = _run(solution, failure)
+        except (anthropic.APIStatusError, httpx2.TransportError):
+            continue
+        raise AssertionError(f"with {what} you returned {got!r}; there is no text to show, "
+                             "so let the error propagate.")
+
+
+CHECKS = {"is_retryable": check_is_retryable, "answer_or_partial": check_answer_or_partial}

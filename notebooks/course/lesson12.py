@@ -1,154 +1,118 @@
-"""Checkers for lesson 12, "Putting it together".
+"""Checkers for lesson 12, "Retry storms and budgets".
 
-* ``make_ask(api, clock)``: a function ``ask(prompt) -> str`` with one retry layer
-  (``resilience.retry`` on a client with ``max_retries=0``), at most 4 attempts, a deadline
-  of at most 60 s, waiting on ``clock``, never sooner than a ``retry-after`` asks.
-* ``make_chain(api, clock)``: a :class:`~resilience.Fallback` from ``MODEL`` to
-  ``FALLBACK_MODEL`` to a static message, that falls back at once (one attempt per model:
-  no SDK retries stacked under the chain) and never on a 4xx.
-
-Each check runs the learner's builder against a fresh simulated API and virtual clock.
+* ``stacked_calls(attempts, failure_rate)``: expected calls at the bottom of a stack of
+  retrying layers, ``attempts`` listed from the top layer down (they may differ).
+* ``send_with_budget(call, budget, attempts)``: one request with retries limited by a
+  shared :class:`~resilience.RetryBudget`.
+* ``reject_probability(requests, accepts, k)``: Google SRE client-side throttling.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from course import exercise
-from resilience.clock import VirtualClock
-from resilience.models import FALLBACK_MODEL, MODEL
+from resilience.budget import RetryBudget
 
-if TYPE_CHECKING:
-    from resilience.testing import Scenario
-
-__all__ = ["CHECKS", "check_make_ask", "check_make_chain"]
+__all__ = ["CHECKS", "check_reject_probability", "check_send_with_budget",
+           "check_stacked_calls"]
 
 
-def _fake() -> Any:
-    from resilience.testing import FakeClaude
-
-    return FakeClaude(clock=VirtualClock(), seed=0)
-
-
-@exercise("12.1", "one retry layer")
-def check_make_ask(solution: Callable[..., Any]) -> None:
-    """Recovers from two 529s with 3 attempts and no SDK retries; gives up after at most 4
-    attempts with the original error; never retries a 400; waits at least a 429's
-    ``retry-after``; respects a deadline."""
-    import anthropic
-
-    from resilience.testing import error
-    from resilience.testing.responses import DEFAULT_TEXT
-
-    with _fake() as api:
-        api.respond("overloaded_error", "overloaded_error", "ok")
-        got = solution(api, api.clock)("Hello")
-        assert got == DEFAULT_TEXT, (
-            f"after two 529s and a success, ask('Hello') returned {got!r}; expected the "
-            f"answer's text, {DEFAULT_TEXT!r} (message.content[0].text).")
-        counts = [call.retry_count for call in api.calls]
-        assert counts == [0, 0, 0], (
-            f"the SDK's retry counts were {counts}: the SDK retried too. Build the client "
-            "with api.client(max_retries=0), so resilience.retry is the only layer.")
-        assert api.clock.now() > 0, (
-            "no virtual time passed between attempts: pass clock=clock to retry(...), so "
-            "it waits on the virtual clock (and jitters its waits).")
-    with _fake() as api:
-        api.respond(*["overloaded_error"] * 10)
-        try:
-            solution(api, api.clock)("Hello")
-        except anthropic.OverloadedError:
-            pass
-        except Exception as e:
-            raise AssertionError(
-                f"when every attempt gets a 529, let the original OverloadedError out; you "
-                f"raised {type(e).__name__}.") from None
-        else:
-            raise AssertionError("every attempt got a 529, yet ask() returned: re-raise.")
-        assert 2 <= len(api.calls) <= 4, (
-            f"with nothing but 529s, {len(api.calls)} attempts reached the API; expected "
-            "2 to 4 (attempts=4 at most, and do retry).")
-    with _fake() as api:
-        api.respond("invalid_request_error", "ok")
-        try:
-            solution(api, api.clock)("Hello")
-        except anthropic.BadRequestError:
-            pass
-        else:
-            raise AssertionError("a 400 must surface as BadRequestError, not be answered.")
-        assert len(api.calls) == 1, (
-            f"a 400 was sent {len(api.calls)} times; it is not retryable: send it once.")
-    with _fake() as api:
-        api.respond(error("rate_limit_error", retry_after=3), "ok")
-        try:
-            got = solution(api, api.clock)("Hello")
-        except anthropic.RateLimitError:
-            raise AssertionError(
-                "a 429 with retry-after: 3 reached the caller: a 429 is transient, so retry "
-                "it, after at least the 3 s it asks for.") from None
-        assert got == DEFAULT_TEXT, f"after a 429 and a success, ask() returned {got!r}."
-        gap = api.calls[1].time - api.calls[0].time if len(api.calls) > 1 else 0.0
-        assert gap >= 3.0, (
-            f"the 429 said retry-after: 3 and you retried after {gap:.2f} s: take "
-            "retry-after as the floor of your wait (resilience.retry does).")
-    with _fake() as api:
-        api.respond(error("rate_limit_error", retry_after=120), "ok")
-        try:
-            solution(api, api.clock)("Hello")
-        except anthropic.RateLimitError:
-            pass
-        else:
-            raise AssertionError(
-                "a 429 asked for a 120 s wait and you waited it out: set a deadline of at "
-                "most 60 s (retry(deadline=...)) so no request waits that long.")
-        assert api.clock.now() <= 60.0, f"the call took {api.clock.now():.0f} s; at most 60."
+def _stack(attempts: list[int], x: float) -> float:
+    """The reference: Wald's identity layer by layer, from the bottom layer up."""
+    calls, p = 1.0, x
+    for tries in reversed(attempts):
+        calls *= float(tries) if p == 1.0 else (1.0 - p**tries) / (1.0 - p)
+        p = p**tries
+    return calls
 
 
-@exercise("12.2", "a fallback chain")
-def check_make_chain(solution: Callable[..., Any]) -> None:
-    """Main model first; the smaller model when it is down; a static message when both
-    are; a 400 or a 401 raises instead of falling back."""
-    import anthropic
-
-    from resilience.testing import ForModel, Outage
-    from resilience.testing.responses import DEFAULT_TEXT
-
-    cases: list[tuple[str, list[Scenario], int]] = [
-        ("nothing is down", [], 0),
-        ("the main model is down", [ForModel(MODEL, Outage(0.0, 1e9))], 1),
-        ("every model is down", [Outage(0.0, 1e9)], 2)]
-    for what, scenarios, index in cases:
-        with _fake() as api:
-            api.scenario(*scenarios)
-            served = solution(api, api.clock).call("Hello")
-        main = [call.retry_count for call in api.calls if call.model == MODEL]
-        assert len(main) <= 1, (
-            f"when {what}, {MODEL} got {len(main)} attempts (SDK retry counts {main}) before "
-            "the chain moved on: the SDK's retries are stacked under your chain. Build the "
-            "steps on api.client(max_retries=0), so each model gets one attempt.")
-        got = getattr(served, "index", None)
-        assert got == index, (
-            f"when {what}, step {got} answered; expected step {index} "
-            f"(0 {MODEL}, 1 {FALLBACK_MODEL}, 2 the static message). Return a Fallback.")
-        value = served.value
-        assert isinstance(value, str) and value, (
-            f"when {what}, the answer was {value!r}; return text (a non-empty string).")
-        if index < 2:
-            assert value == DEFAULT_TEXT, (
-                f"when {what}, a model step returned {value!r}; return "
-                "message.content[0].text.")
-    for name, kind in [("invalid_request_error", anthropic.BadRequestError),
-                       ("authentication_error", anthropic.AuthenticationError)]:
-        with _fake() as api:
-            api.respond(name)
-            try:
-                served = solution(api, api.clock).call("Hello")
-            except kind:
-                continue
-            raise AssertionError(
-                f"a {kind.__name__} was answered by step {getattr(served, 'step', served)!r}: "
-                "a 4xx is your bug, so it must raise, not fall back.")
+@exercise("12.1", "calls at the bottom of a stack")
+def check_stacked_calls(solution: Callable[..., Any]) -> None:
+    """``solution(attempts, failure_rate)`` matches the layer-by-layer expectation."""
+    cases = [([4, 4, 4], 1.0, 64.0), ([3] * 5, 1.0, 243.0), ([5, 3], 1.0, 15.0),
+             ([1, 1, 4], 1.0, 4.0), ([3], 0.0, 1.0)]
+    cases += [(a, x, _stack(a, x)) for a in ([5, 3], [3, 5], [4, 4, 4], [2, 3, 4])
+              for x in (0.1, 0.5, 0.9)]
+    for attempts, x, expected in cases:
+        got = solution(list(attempts), x)
+        call = f"stacked_calls({attempts}, {x})"
+        assert isinstance(got, int | float) and not isinstance(got, bool), (
+            f"{call} returned {got!r}; expected a number of calls.")
+        assert math.isclose(got, expected, rel_tol=1e-9), (
+            f"{call} returned {got:.4f}; expected {expected:.4f}.")
 
 
-CHECKS = {"make_ask": check_make_ask, "make_chain": check_make_chain}
+class _Service:
+    """A fake downstream call: fails the first ``failures`` calls of each request."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self._this_request = 0
+
+    def new_request(self) -> None:
+        self._this_request = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        self._this_request += 1
+        return self._this_request > self.failures
+
+
+def _reference(service: _Service, budget: RetryBudget, attempts: int) -> bool:
+    budget.deposit()
+    for attempt in range(attempts):
+        if attempt > 0 and not budget.try_spend():
+            return False
+        if service():
+            return True
+    return False
+
+
+@exercise("12.2", "retries within a budget")
+def check_send_with_budget(solution: Callable[..., Any]) -> None:
+    """``solution(call, budget, attempts)`` behaves like the reference on three services."""
+    for failures, requests, attempts in [(10**9, 1000, 4), (1, 300, 4), (0, 50, 3),
+                                         (2, 200, 3)]:
+        mine, ref = _Service(failures), _Service(failures)
+        my_budget, ref_budget = RetryBudget(5, 0.1, 1), RetryBudget(5, 0.1, 1)
+        for _ in range(10):              # start with an empty bucket: deposits must count
+            my_budget.try_spend()
+            ref_budget.try_spend()
+        for i in range(requests):
+            mine.new_request()
+            ref.new_request()
+            got = solution(mine, my_budget, attempts)
+            expected = _reference(ref, ref_budget, attempts)
+            assert got is expected, (
+                f"request {i + 1} (service failing the first {failures} calls) returned "
+                f"{got!r}; expected {expected} (True on success, False when it gives up).")
+        assert mine.calls == ref.calls, (
+            f"{requests} requests made {mine.calls} calls (service failing the first "
+            f"{failures} calls of each); expected {ref.calls}. Deposit once per request; "
+            "spend before each retry, never before the first try.")
+        assert math.isclose(my_budget.tokens, ref_budget.tokens), (
+            f"the budget holds {my_budget.tokens:.2f} tokens; expected "
+            f"{ref_budget.tokens:.2f}.")
+
+
+@exercise("12.3", "adaptive throttling")
+def check_reject_probability(solution: Callable[..., Any]) -> None:
+    """``solution(requests, accepts, k)`` is ``max(0, (requests - k*accepts)/(requests+1))``."""
+    cases = [(0, 0, 2.0), (100, 100, 2.0), (100, 50, 2.0), (100, 40, 2.0), (1000, 0, 2.0),
+             (1000, 100, 2.0), (1000, 100, 1.1), (30, 10, 1.0), (7, 3, 1.5)]
+    for requests, accepts, k in cases:
+        expected = max(0.0, (requests - k * accepts) / (requests + 1))
+        got = solution(requests, accepts, k)
+        call = f"reject_probability({requests}, {accepts}, {k})"
+        assert isinstance(got, int | float) and not isinstance(got, bool), (
+            f"{call} returned {got!r}; expected a probability.")
+        assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), (
+            f"{call} returned {got:.4f}; expected {expected:.4f}.")
+
+
+CHECKS = {"stacked_calls": check_stacked_calls, "send_with_budget": check_send_with_budget,
+          "reject_probability": check_reject_probability}

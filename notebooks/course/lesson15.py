@@ -1,336 +1,317 @@
-"""Checkers for lesson 15, "Tool use and agent loops", and the simulated model it runs on.
+"""Checkers for lesson 15, "Long requests and streams", and the paced stream it runs on.
 
-* :class:`Planner`: a scenario that plays an agent's model. It reads the conversation a
-  request carries and calls the next tools of its plan (a ``tool_use`` turn, with ids new
-  to each request, as from the real model) or gives its final answer; a request whose
-  ``tool_use`` blocks lack their ``tool_result`` blocks gets the API's 400. Requests
-  listed in ``fail_at`` get a 529. It records every request's messages.
-* ``agent(client, model, messages, tools, done)`` (exercise 15.1): an agent loop that can
-  be run again after a failure and resumes from ``messages``; it runs each ``tool_use``
-  id at most once, keeping results in ``done``.
-* ``finish(client, model, messages, limit)`` (exercise 15.2): one answer, whatever its
-  ``stop_reason``: continue after ``max_tokens``, resend a ``pause_turn``, raise
-  :class:`Refused` on a ``refusal``; at most ``limit`` requests.
+* :func:`paced_stream`: a 200 stream whose text pieces arrive with silences between them on
+  the virtual clock (the test kit's ``ok()`` sends a whole stream at once, and its
+  ``stalled_stream`` has one silence). Each silence longer than the request's read timeout
+  ends in ``httpx2.ReadTimeout``, as from a real server that went quiet.
+* ``watch(client, model, messages, clock, deadline, silence)``: stream an answer, give up
+  with ``TimeoutError`` once more than ``deadline`` seconds have passed since the call
+  (checked at every event) or when the stream is silent for more than ``silence`` seconds;
+  tolerate a slow but steady stream that ends in time.
+* ``collect(client, model, messages, restarts)``: read a stream to the end, starting it
+  again (at most ``restarts`` times) after a dropped connection or an ``overloaded_error``
+  inside the stream; re-raise the last error as it is when the restarts run out, and any
+  other error at once.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from anthropic.types import ToolParam
+import httpx2
+from anthropic.types import MessageParam
 
 from course import exercise
-from resilience.testing.outcomes import Exchange, Outcome, error, ok
+from resilience.catalogue import ERRORS
+from resilience.clock import VirtualClock
+from resilience.testing import responses
+from resilience.testing.outcomes import Exchange, Outcome
 
-__all__ = ["CHECKS", "CONTINUE", "TOOLS", "Planner", "Refused", "check_agent", "check_finish"]
+__all__ = ["CHECKS", "WORDS", "PacedStream", "check_collect", "check_watch", "paced_stream"]
 
-TOOLS: list[ToolParam] = [
-    {"name": "charge_card", "description": "Charge the customer's card, in cents.",
-     "input_schema": {"type": "object", "properties": {"cents": {"type": "integer"}},
-                      "required": ["cents"]}},
-    {"name": "send_email", "description": "Email a receipt.",
-     "input_schema": {"type": "object", "properties": {"to": {"type": "string"}},
-                      "required": ["to"]}},
-]
-"""The tool definitions the lesson's agent sends with ``tools=TOOLS``."""
+_SENTENCE = ("Long answers arrive one piece at a time, and every piece that arrives restarts "
+             "the read timeout, so a slow but steady stream can run for as long as it likes.")
+WORDS = tuple(_SENTENCE.split())
+"""The default pieces of a paced stream, one word each (cycled for long streams)."""
 
-CONTINUE = "You were cut off. Continue exactly where you stopped."
-"""The user turn that asks the model to go on after ``max_tokens``."""
-
-Call = tuple[str, Mapping[str, Any]]
+_ENDS = ("stop", "drop")
 
 
-class Refused(Exception):
-    """The model declined to answer (``stop_reason == "refusal"``): tell the user."""
+@dataclass(frozen=True, slots=True)
+class PacedStream(Outcome):
+    """A 200 stream whose pieces arrive ``gaps`` seconds apart, on the virtual clock.
 
+    The status, headers, ``message_start`` and ``content_block_start`` arrive at once. Then
+    before piece ``i`` the stream is silent for ``gaps[i]`` seconds (None: silent for good).
+    A silence longer than the request's read timeout moves the clock by the read timeout and
+    the read fails with ``httpx2.ReadTimeout`` (raised raw while you iterate: the SDK neither
+    wraps nor retries it); a request with no read timeout waiting on a silence for good gets
+    the same error at once. After the last piece the stream ends as ``end`` says.
 
-def _field(item: Any, name: str) -> Any:
-    """A field of a block or message, whether a dict or an SDK object."""
-    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-
-
-def _blocks(message: Any, kind: str) -> list[Any]:
-    content = _field(message, "content")
-    if not isinstance(content, list):
-        return []
-    return [block for block in content if _field(block, "type") == kind]
-
-
-@dataclass
-class Planner:
-    """An agent's model, as a scenario: ``api.scenario(Planner(steps, final))``.
-
-    Turn ``k`` of a conversation (``k`` = the user turns with ``tool_result`` blocks so far)
-    calls the tools ``steps[k]``, all in one ``tool_use`` message; after the last step it
-    answers ``final``. A conversation sent again from the start begins again at step 0,
-    with new ids: that is what re-running a turn does.
+    A request that does not stream gets the whole ``Message`` after one silence as long as
+    all the gaps together, since the server answers only when the text is done: past the read
+    timeout that is a timeout (``APITimeoutError``, retried by the SDK). Its ``end`` is then
+    a plain ``Message``, a body cut short (``APIConnectionError``) or the HTTP error named.
+    Sync clients only (``api.client()``).
 
     Attributes:
-        steps: per turn, the tool calls: ``(name, input)`` pairs.
-        final: the final answer's text.
-        fail_at: request numbers (1 = the fake's first request) answered with a 529.
-        seen: the ``messages`` of every request it answered, in order.
+        gaps: the silence before each piece, in seconds (each >= 0, or None).
+        pieces: the text of each piece (as many as ``gaps``).
+        end: ``"stop"`` (the stream completes), ``"drop"`` (the connection closes:
+            ``httpx2.RemoteProtocolError``) or a catalogue error name (an ``event: error``).
     """
 
-    steps: Sequence[Sequence[Call]]
-    final: str = "Done."
-    fail_at: frozenset[int] = frozenset()
-    seen: list[list[Any]] = field(default_factory=list)
+    gaps: tuple[float | None, ...]
+    pieces: tuple[str, ...]
+    end: str = "stop"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    label = "stream_paced"
 
-    def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
-        """The next turn of the plan for the conversation this request carries."""
-        messages = list(exchange.body.get("messages", []))
-        self.seen.append(messages)
-        if exchange.number in self.fail_at:
-            return error("overloaded_error")
-        missing = _unanswered(messages)
-        if missing:
-            return error("invalid_request_error", message=(
-                f"messages: `tool_use` ids were found without `tool_result` blocks "
-                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have "
-                "a corresponding `tool_result` block in the next message."))
-        turn = sum(1 for m in messages if _field(m, "role") == "user"
-                   and _blocks(m, "tool_result"))
-        if turn >= len(self.steps):
-            return ok(self.final)
-        return ok("", stop_reason="tool_use", content=[
-            {"type": "tool_use", "name": name, "input": dict(args)}
-            for name, args in self.steps[turn]])
+    def __post_init__(self) -> None:
+        for gap in self.gaps:
+            if gap is not None and (isinstance(gap, bool) or not isinstance(gap, int | float)):
+                raise TypeError(f"gaps must hold numbers of seconds or None, got {gap!r}")
+            if gap is not None and not 0 <= gap < math.inf:
+                raise ValueError(f"gaps must be finite numbers of seconds >= 0 or None, "
+                                 f"got {gap!r}")
+        if len(self.pieces) != len(self.gaps) or not self.gaps:
+            raise ValueError(f"pieces: give one piece per gap (at least one): "
+                             f"{len(self.pieces)} pieces for {len(self.gaps)} gaps")
+        if self.end not in _ENDS and self.end not in ERRORS:
+            raise ValueError(f"end must be 'stop', 'drop' or an error name, got {self.end!r}")
 
+    @property
+    def text(self) -> str:
+        """The whole text, as the pieces join up."""
+        return "".join(self.pieces)
 
-def _unanswered(messages: Sequence[Any]) -> list[str]:
-    """The ids of tool calls that the next message does not answer with a tool_result."""
-    missing: list[str] = []
-    for i, message in enumerate(messages):
-        if _field(message, "role") != "assistant":
-            continue
-        asked = [_field(b, "id") for b in _blocks(message, "tool_use")]
-        after = messages[i + 1] if i + 1 < len(messages) else {}
-        answered = {_field(b, "tool_use_id") for b in _blocks(after, "tool_result")}
-        missing += [str(tool_id) for tool_id in asked if tool_id not in answered]
-    return missing
+    def answer(self, exchange: Exchange) -> httpx2.Response:
+        body = responses.message_body(f"msg_fake_{exchange.number:06d}", exchange.model,
+                                      self.text, responses.estimate_tokens(exchange.prompt))
+        if not exchange.stream:
+            silence = None if None in self.gaps else sum(g for g in self.gaps if g is not None)
+            _wait(exchange, silence, "no answer")
+            if self.end == "stop":
+                return responses.message_response(body, exchange.request_id)
+            if self.end == "drop":
+                return responses.dropped_response([b"{"], exchange.request_id, stream=False,
+                                                  request=exchange.request, full_length=2)
+            return responses.error_response(ERRORS[self.end], exchange.request_id)
+        frames = responses.sse_frames(responses.stream_events(body, 1))
+        head, tail = frames[:2], frames[3:]  # around the one text delta
 
+        def body_parts() -> Iterator[bytes]:
+            yield from head
+            for gap, piece in zip(self.gaps, self.pieces, strict=True):
+                _wait(exchange, gap, "the stream went silent")
+                event = {"type": "content_block_delta", "index": 0,
+                         "delta": {"type": "text_delta", "text": piece}}
+                yield from responses.sse_frames([("content_block_delta", event)])
+            if self.end == "drop":
+                raise httpx2.RemoteProtocolError(responses.DROPPED_MESSAGE,
+                                                  request=exchange.request)
+            if self.end != "stop":
+                yield from responses.sse_frames([responses.error_event(ERRORS[self.end])])
+                return
+            yield from tail
 
-# -- exercise 15.1 ----------------------------------------------------------------------
-
-_TASK = "Charge Ana 42.00 and email her the receipt."
-_CHARGE: Call = ("charge_card", {"cents": 4200})
-_EMAIL: Call = ("send_email", {"to": "ana@example.com"})
-
-
-class _Tools:
-    """Tools that count what really happened; ``send_email`` can fail on its first call."""
-
-    def __init__(self, flaky_email: bool = False) -> None:
-        self.charges = 0
-        self.emails = 0
-        self.email_tries = 0
-        self._flaky = flaky_email
-
-    def charge_card(self, cents: int) -> str:
-        self.charges += 1
-        return f"charged {cents} cents"
-
-    def send_email(self, to: str) -> str:
-        self.email_tries += 1
-        if self._flaky and self.email_tries == 1:
-            raise ConnectionError("[simulated] the mail server did not answer")
-        self.emails += 1
-        return f"emailed {to}"
-
-    def table(self) -> dict[str, Callable[..., str]]:
-        return {"charge_card": self.charge_card, "send_email": self.send_email}
+        return httpx2.Response(200, headers={"content-type": "text/event-stream; charset=utf-8",
+                                             "request-id": exchange.request_id},
+                               stream=_Body(body_parts))
 
 
-@dataclass
-class _Job:
-    result: Any
-    tries: int
-    planner: Planner
-    tools: _Tools
-    requests: int
+class _Body(httpx2.SyncByteStream):
+    """A response body produced by a generator function, read once."""
+
+    def __init__(self, parts: Callable[[], Iterator[bytes]]) -> None:
+        self._parts = parts
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._parts()
 
 
-def _run_job(solution: Callable[..., Any], planner: Planner, tools: _Tools,
-             tries: int = 3) -> _Job:
-    """Run the learner's agent as a job runner would: again after each failure, with the
-    same transcript and the same ``done`` store."""
+def _wait(exchange: Exchange, silence: float | None, what: str) -> None:
+    """Let ``silence`` pass, or time out as a client with this read timeout would."""
+    limit = exchange.read_timeout
+    if silence is None or (limit is not None and silence > limit):
+        if limit is not None:
+            exchange.clock.advance(limit)
+        how_long = "for good" if limit is None else f"for over {limit:g} s"
+        raise httpx2.ReadTimeout(f"[simulated] {what} {how_long}", request=exchange.request)
+    exchange.clock.advance(silence)
+
+
+def paced_stream(gaps: Sequence[float | None], *, pieces: Sequence[str] | None = None,
+                 end: str = "stop") -> PacedStream:
+    """A stream whose pieces arrive ``gaps`` seconds apart (see :class:`PacedStream`).
+
+    Args:
+        gaps: the silence before each piece; None for a silence that never ends.
+        pieces: the text of each piece (default: the words of :data:`WORDS`, in turn).
+        end: ``"stop"``, ``"drop"`` or an error name such as ``"overloaded_error"``.
+
+    Example: ``paced_stream([8] * 6)``: six words, one every 8 s, 48 s in all.
+    """
+    gaps = tuple(gaps)
+    if pieces is None:
+        words = [WORDS[i % len(WORDS)] for i in range(len(gaps))]
+        pieces = [word + " " for word in words[:-1]] + words[-1:]
+    return PacedStream(gaps, tuple(pieces), end, MappingProxyType({}))
+
+
+# -- the checkers ---------------------------------------------------------------------------
+
+_PROMPT: list[MessageParam] = [{"role": "user", "content": "Tell me a long story."}]
+_DEADLINE, _SILENCE = 60.0, 10.0
+
+
+def _watched(solution: Callable[..., Any], *outcomes: object,
+             max_retries: int = 0) -> tuple[Any, float, int]:
+    """Run ``watch`` against the simulated API: (result or timeout-like error, time, calls)."""
     import anthropic
 
-    from resilience.clock import VirtualClock
     from resilience.testing import FakeClaude
 
-    messages: list[Any] = [{"role": "user", "content": _TASK}]
-    done: dict[str, Any] = {}
-    result: Any = None
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(planner)
-        client = api.client(max_retries=0)
-        for attempt in range(1, tries + 1):  # noqa: B007 (the number of tries is reported)
-            try:
-                result = solution(client, api.model, messages, tools.table(), done)
-                break
-            except (anthropic.APIError, ConnectionError) as e:
-                result = e
-        return _Job(result, attempt, planner, tools, len(api.calls))
-
-
-def _results_sent(planner: Planner) -> dict[str, Any]:
-    """tool_use id -> the content of its tool_result, over every request sent."""
-    sent: dict[str, Any] = {}
-    for messages in planner.seen:
-        for message in messages:
-            for block in _blocks(message, "tool_result"):
-                sent[str(_field(block, "tool_use_id"))] = _field(block, "content")
-    return sent
-
-
-@exercise("15.1", "run each tool_use id at most once")
-def check_agent(solution: Callable[..., Any]) -> None:
-    """Runs the agent as a job, again after each failure: each tool runs once, and the
-    job still finishes."""
-    job = _run_job(solution, Planner([[_CHARGE], [_EMAIL]]), _Tools())
-    assert job.result == "Done.", (
-        f"with no failures your agent returned {_what(job.result)}; expected the final "
-        "answer's text, 'Done.' (loop until stop_reason is not 'tool_use').")
-    assert (job.tools.charges, job.tools.emails, job.requests) == (1, 1, 3), (
-        f"with no failures expected 1 charge, 1 email and 3 requests; saw "
-        f"{job.tools.charges}, {job.tools.emails} and {job.requests}.")
-
-    job = _run_job(solution, Planner([[_CHARGE], [_EMAIL]], fail_at=frozenset({2})), _Tools())
-    assert job.tools.charges == 1, (
-        f"the request after the charge failed (a 529) and the job ran your agent again: "
-        f"the card was charged {job.tools.charges} times. Your agent asked the model again "
-        "from the start, so turn 1 ran again with a new tool_use id. Keep the transcript "
-        "in `messages` (append to it) and carry on from its last message.")
-    assert job.result == "Done." and job.tools.emails == 1, (
-        f"after a failed request and a second run, your agent returned "
-        f"{_what(job.result)} with {job.tools.emails} email(s); expected 'Done.' and 1.")
-
-    job = _run_job(solution, Planner([[_CHARGE, _EMAIL]]), _Tools(flaky_email=True))
-    assert job.requests == 2, (
-        f"the model called charge_card and send_email in one turn, send_email raised "
-        f"ConnectionError, and the job ran your agent again: you made {job.requests} "
-        "requests where 2 do (the tool_use turn, then the results). Append the model's "
-        "turn to `messages` before running its tools, and when `messages` ends with that "
-        "turn, finish its tools instead of asking the model again (a new turn has new ids).")
-    assert job.tools.charges == 1, (
-        f"the model called charge_card and send_email in one turn; send_email raised "
-        f"ConnectionError and the job ran your agent again: the card was charged "
-        f"{job.tools.charges} times. Record each tool_use id in `done` once its tool "
-        "returns, and skip the ids already there.")
-    assert job.tools.emails == 1, (
-        f"send_email failed once, and after the job's retries it ran "
-        f"{job.tools.emails} times in all; a tool that raised did not finish: record its "
-        "id only after it returns, so the next run tries it again.")
-    sent = _results_sent(job.planner)
-    assert "charged 4200 cents" in sent.values(), (
-        f"the tool_result for the charge carried {sorted(map(str, sent.values()))}; send "
-        "the result the tool returned the first time (keep it in `done[id]`).")
-    assert job.result == "Done.", f"the job ended with {_what(job.result)}, not 'Done.'."
-
-
-# -- exercise 15.2 ----------------------------------------------------------------------
-
-_ASK: list[Any] = [{"role": "user", "content": "What is the answer?"}]
-
-
-@dataclass
-class _Script:
-    """Outcomes in order (then ``ok()``), recording each request's messages."""
-
-    outcomes: list[Outcome]
-    seen: list[list[Any]] = field(default_factory=list)
-
-    def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
-        self.seen.append(list(exchange.body.get("messages", [])))
-        return self.outcomes.pop(0) if self.outcomes else ok()
-
-
-def _finished(solution: Callable[..., Any], *outcomes: Outcome,
-              limit: int = 4) -> tuple[Any, list[list[Any]]]:
-    """Run ``finish``: (its text or what it raised, the messages of each request)."""
-    from resilience.clock import VirtualClock
-    from resilience.testing import FakeClaude
-
-    script = _Script(list(outcomes))
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(script)
+    clock = VirtualClock()
+    with FakeClaude(clock=clock, seed=0) as api:
+        api.respond(*outcomes)
+        client = api.client(max_retries=max_retries)
         try:
-            result = solution(api.client(max_retries=0), api.model, list(_ASK), limit)
-        except NotImplementedError:  # a RuntimeError too: the stub, not an answer
-            raise
-        except (Refused, RuntimeError) as e:
+            result = solution(client, api.model, _PROMPT, clock, _DEADLINE, _SILENCE)
+        except (TimeoutError, httpx2.TransportError, anthropic.APIError) as e:
             result = e
-    return result, script.seen
+        return result, clock.now(), len(api.calls)
 
 
-def _roles(messages: Sequence[Any]) -> list[str]:
-    return [str(_field(m, "role")) for m in messages]
+@exercise("15.1", "a watchdog for a stream")
+def check_watch(solution: Callable[..., Any]) -> None:
+    """Tolerates slow-but-steady streams; gives up a stall or a trickle in time."""
+    from resilience.testing import timeout
 
+    steady = paced_stream([8.0] * 6)
+    got, now, calls = _watched(solution, steady)
+    if isinstance(got, BaseException):
+        raise AssertionError(
+            f"a stream with a word every 8 s (48 s in all) raised {type(got).__name__} at "
+            f"t={now:.0f} s; it never went silent for {_SILENCE:g} s and ended before the "
+            f"{_DEADLINE:g} s deadline: return its text. (The read timeout bounds each "
+            "silence, not the total.)")
+    assert got == steady.text, (
+        f"for a steady stream you returned {got!r}; expected {steady.text!r}.")
+    assert calls == 1, f"make one request (you made {calls})."
 
-def _text(message: Any) -> str:
-    content = _field(message, "content")
-    if isinstance(content, str):
-        return content
-    return "".join(str(_field(b, "text")) for b in _blocks(message, "text"))
+    got, now, _ = _watched(solution, paced_stream([8.0, 8.0, None]))
+    assert now <= _DEADLINE, (
+        f"a stream that went silent after 2 words (t=16 s) held you until t={now:.0f} s. "
+        f"Pass a read timeout of `silence` seconds with the request "
+        f"(timeout=httpx2.Timeout(..., read=silence)): only a read can notice a silence.")
+    assert isinstance(got, TimeoutError), (
+        f"a stream that went silent returned {_what(got)}; raise TimeoutError (the "
+        "built-in) from the httpx2.ReadTimeout the SDK lets through.")
 
+    trickle = paced_stream([8.0] * 20)
+    got, now, _ = _watched(solution, trickle)
+    assert isinstance(got, TimeoutError), (
+        f"a stream with a word every 8 s for 160 s returned {_what(got)} at t={now:.0f} s; "
+        f"it never trips the read timeout, so check the {_DEADLINE:g} s deadline at every "
+        "event and raise TimeoutError.")
+    assert now <= _DEADLINE + _SILENCE, (
+        f"you gave up on the 160 s trickle at t={now:.0f} s; check the deadline as each "
+        f"event arrives, so you stop at the first one after t={_DEADLINE:g} s.")
 
-@exercise("15.2", "finish an answer, whatever its stop_reason")
-def check_finish(solution: Callable[..., Any]) -> None:
-    """end_turn, max_tokens, pause_turn and refusal each handled as the API intends."""
-    got, seen = _finished(solution, ok("Forty-two."))
-    assert got == "Forty-two." and len(seen) == 1, (
-        f"a finished answer (end_turn) gave {_what(got)} after {len(seen)} request(s); "
-        "return its text after one request.")
-
-    got, seen = _finished(solution, ok("The answer", stop_reason="max_tokens"), ok(" is 42."))
-    assert len(seen) == 2, (
-        f"the answer stopped at max_tokens ('The answer') and you {_ended(got)} after "
-        f"{len(seen)} request(s): a 200 with stop_reason 'max_tokens' is cut short. "
-        "Continue it with a second request.")
-    assert _roles(seen[1]) == ["user", "assistant", "user"] and _text(seen[1][1]) == (
-        "The answer") and _text(seen[1][2]) == CONTINUE, (
-        f"to continue after max_tokens send the partial answer back as an assistant turn, "
-        f"then a user turn with CONTINUE; your second request's roles were "
-        f"{_roles(seen[1])}.")
-    assert got == "The answer is 42.", (
-        f"after max_tokens and a continuation you returned {_what(got)}; join the pieces: "
-        "'The answer is 42.'.")
-
-    paused = ok("Searching. ", stop_reason="pause_turn",
-                content=[{"type": "server_tool_use", "name": "web_search",
-                          "input": {"query": "the answer"}}])
-    got, seen = _finished(solution, paused, ok("Found it."))
-    assert len(seen) == 2 and _roles(seen[1]) == ["user", "assistant"], (
-        f"after a pause_turn your requests' roles were {[_roles(m) for m in seen]}; send "
-        "the paused turn back as it is, as the last (assistant) message, with no new user "
-        "turn: the API then continues the same turn.")
-    assert [_field(b, "type") for b in _field(seen[1][1], "content") or []] == [
-        "text", "server_tool_use"], (
-        "send the paused turn's whole content back (message.content), its server_tool_use "
-        "block included, not only its text.")
-    assert got == "Searching. Found it.", (
-        f"after a pause_turn you returned {_what(got)}; expected the text of both parts, "
-        "'Searching. Found it.'.")
-
-    got, seen = _finished(solution, ok("I can't help with that.", stop_reason="refusal"))
-    assert isinstance(got, Refused) and len(seen) == 1, (
-        f"after a refusal you {_ended(got)} after {len(seen)} request(s); a refusal is the "
-        "model's answer, not a fault: sending it again does not help. Raise Refused at "
-        "once, so the app can tell the user.")
-
-    got, seen = _finished(solution, *[paused] * 5, limit=3)
-    assert len(seen) == 3 and isinstance(got, RuntimeError), (
-        f"with limit=3 and a turn that keeps pausing you made {len(seen)} requests and "
-        f"{_ended(got)}; make at most `limit` requests, then raise RuntimeError.")
+    got, now, calls = _watched(solution, timeout(), timeout(), paced_stream([8.0] * 6),
+                               max_retries=2)
+    assert isinstance(got, TimeoutError), (
+        f"the SDK spent t=0..{now - 48:.0f} s on two timed-out attempts before a 48 s stream "
+        f"began, and you returned {_what(got)} at t={now:.0f} s. The deadline counts from "
+        "your call, not from the first event: read clock.now() before create().")
+    assert calls == 3, f"expected the SDK's 3 attempts, saw {calls}."
 
 
 def _what(got: Any) -> str:
-    return type(got).__name__ if isinstance(got, BaseException) else repr(got)
+    if isinstance(got, BaseException):
+        return f"{type(got).__name__}"
+    return f"{got!r}"
+
+
+def _collected(solution: Callable[..., Any], *outcomes: object,
+               restarts: int) -> tuple[Any, int, tuple[str, ...]]:
+    """Run ``collect`` against the simulated API: (result or error, calls, still queued)."""
+    from resilience.testing import FakeClaude
+
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.respond(*outcomes)
+        try:
+            result = solution(api.client(max_retries=0), api.model, _PROMPT, restarts)
+        except NotImplementedError:
+            raise
+        except Exception as e:  # what the learner's code raised is part of the answer
+            result = e
+        return result, len(api.calls), api.pending
+
+
+@exercise("15.2", "restart a broken stream, at most N times")
+def check_collect(solution: Callable[..., Any]) -> None:
+    """Full text after drops and overloads; the last error, unwrapped, after N restarts."""
+    import anthropic
+
+    from resilience.testing import dropped_stream, ok, stream_error
+    from resilience.testing.responses import DEFAULT_TEXT
+
+    cases: list[tuple[str, list[Outcome], int]] = [
+        ("a stream that works", [ok()], 1),
+        ("an overload after 2 pieces, then success",
+         [stream_error("overloaded_error", after_chunks=2), ok()], 2),
+        ("two dropped connections, then success",
+         [dropped_stream(after_chunks=2), dropped_stream(after_chunks=1), ok()], 3),
+    ]
+    for label, outcomes, calls in cases:
+        got, made, _ = _collected(solution, *outcomes, restarts=2)
+        if isinstance(got, BaseException) and 1 < made < calls:
+            raise AssertionError(
+                f"with {label} and restarts=2 you gave up after {made} requests; restarts=2 "
+                "allows the first request and 2 more.")
+        if isinstance(got, httpx2.TransportError):
+            raise AssertionError(
+                f"with {label} your code let {type(got).__name__} escape; a dropped "
+                "connection raises the raw httpx2 error (lesson 11): restart on "
+                "httpx2.TransportError too.")
+        if isinstance(got, BaseException):
+            raise AssertionError(f"with {label} and restarts=2 you raised "
+                                 f"{type(got).__name__}; expected the full text.")
+        assert got == DEFAULT_TEXT, (
+            f"with {label} you returned {got!r}; expected {DEFAULT_TEXT!r}. Start the text "
+            "afresh on each restart: the broken attempt's pieces are not part of the answer.")
+        assert made == calls, f"with {label} expected {calls} requests, you made {made}."
+
+    outcomes = [stream_error("overloaded_error", after_chunks=1),
+                stream_error("overloaded_error", after_chunks=2), dropped_stream(after_chunks=1),
+                ok()]
+    got, made, _ = _collected(solution, *outcomes, restarts=2)
+    assert made == 3, (
+        f"with restarts=2 and three broken streams you made {made} requests; make the first "
+        "and at most 2 more, then give up.")
+    assert type(got) is httpx2.RemoteProtocolError, (
+        f"after the restarts ran out you {_ended(got)}; re-raise the last error as it is "
+        "(here the httpx2.RemoteProtocolError of the third, dropped stream), not a new or "
+        "earlier one.")
+
+    got, made, _ = _collected(solution, stream_error("overloaded_error", after_chunks=1), ok(),
+                              restarts=0)
+    assert made == 1 and isinstance(got, anthropic.APIStatusError), (
+        f"with restarts=0 you made {made} requests and {_ended(got)}; make one request and "
+        "re-raise its error.")
+
+    got, made, _ = _collected(solution, stream_error("invalid_request_error", after_chunks=1),
+                              ok(), restarts=2)
+    assert made == 1 and isinstance(got, anthropic.APIStatusError), (
+        f"a stream that ends in invalid_request_error led you to make {made} requests and "
+        f"{_ended(got)}; no restart fixes a bad request: let it propagate at once "
+        "(restart only when e.type == 'overloaded_error').")
 
 
 def _ended(got: Any) -> str:
@@ -339,4 +320,4 @@ def _ended(got: Any) -> str:
     return f"returned {got!r}"
 
 
-CHECKS = {"agent": check_agent, "finish": check_finish}
+CHECKS = {"watch": check_watch, "collect": check_collect}

@@ -1,306 +1,342 @@
-"""Checkers for lesson 16, "Async and concurrency", and the API they run the learner's code on.
+"""Checkers for lesson 16, "Tool use and agent loops", and the simulated model it runs on.
 
-Both checkers run the learner's ``async def`` on a virtual-time event loop
-(:meth:`FakeClaude.run <resilience.testing.FakeClaude.run>`), through a real
-``AsyncAnthropic`` client, so no real time passes.
-
-* :class:`Echo`: a scenario that answers each prompt with its own text (``"Answer to
-  <prompt>"``) after a latency of its own, fails the prompts it is told to, and records when
-  each request was in flight (for counting concurrent requests).
-* ``fetch_all(client, model, prompts, limit)``: one answer per prompt, in the order of
-  ``prompts``; at most ``limit`` requests in flight, and ``limit`` of them whenever that many
-  are left (a greedy schedule, not batches); an error raises (directly, or inside an
-  ``ExceptionGroup``), never swallowed.
-* ``ask_within(client, model, prompt, attempts, deadline)``: at most ``attempts`` attempts
-  on a client with ``max_retries=0``, retrying only what ``classify`` calls retryable, with
-  a wait before each retry; the last error re-raised as it is; ``TimeoutError`` once
-  ``deadline`` seconds have passed, mid-attempt included; a cancelled task ends at once,
-  cancelled (``CancelledError`` is never retried, swallowed or converted).
+* :class:`Planner`: a scenario that plays an agent's model. It reads the conversation a
+  request carries and calls the next tools of its plan (a ``tool_use`` turn, with ids new
+  to each request, as from the real model) or gives its final answer; a request whose
+  ``tool_use`` blocks lack their ``tool_result`` blocks gets the API's 400. Requests
+  listed in ``fail_at`` get a 529. It records every request's messages.
+* ``agent(client, model, messages, tools, done)`` (exercise 16.1): an agent loop that can
+  be run again after a failure and resumes from ``messages``; it runs each ``tool_use``
+  id at most once, keeping results in ``done``.
+* ``finish(client, model, messages, limit)`` (exercise 16.2): one answer, whatever its
+  ``stop_reason``: continue after ``max_tokens``, resend a ``pause_turn``, raise
+  :class:`Refused` on a ``refusal``; at most ``limit`` requests.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import inspect
-import itertools
-import json
 import random
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import anthropic
+from anthropic.types import ToolParam
 
 from course import exercise
-from resilience.clock import VirtualClock
-from resilience.testing.outcomes import Exchange, Outcome, Reply, error
+from resilience.testing.outcomes import Exchange, Outcome, error, ok
 
-__all__ = ["CHECKS", "Echo", "check_ask_within", "check_fetch_all", "greedy_finish",
-           "peak_in_flight"]
+__all__ = ["CHECKS", "CONTINUE", "TOOLS", "Planner", "Refused", "check_agent", "check_finish"]
+
+TOOLS: list[ToolParam] = [
+    {"name": "charge_card", "description": "Charge the customer's card, in cents.",
+     "input_schema": {"type": "object", "properties": {"cents": {"type": "integer"}},
+                      "required": ["cents"]}},
+    {"name": "send_email", "description": "Email a receipt.",
+     "input_schema": {"type": "object", "properties": {"to": {"type": "string"}},
+                      "required": ["to"]}},
+]
+"""The tool definitions the lesson's agent sends with ``tools=TOOLS``."""
+
+CONTINUE = "You were cut off. Continue exactly where you stopped."
+"""The user turn that asks the model to go on after ``max_tokens``."""
+
+Call = tuple[str, Mapping[str, Any]]
 
 
-class Echo:
-    """A scenario: each prompt answered with ``"Answer to <prompt>"`` after its own latency.
+class Refused(Exception):
+    """The model declined to answer (``stop_reason == "refusal"``): tell the user."""
 
-    Args:
-        latency: prompt -> seconds the answer takes (prompts not listed answer at once).
-        fail: prompts answered with ``failure`` (after their latency) instead.
-        failure: a catalogue error name (default ``"invalid_request_error"``, a 400).
+
+def _field(item: Any, name: str) -> Any:
+    """A field of a block or message, whether a dict or an SDK object."""
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def _blocks(message: Any, kind: str) -> list[Any]:
+    content = _field(message, "content")
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if _field(block, "type") == kind]
+
+
+@dataclass
+class Planner:
+    """An agent's model, as a scenario: ``api.scenario(Planner(steps, final))``.
+
+    Turn ``k`` of a conversation (``k`` = the user turns with ``tool_result`` blocks so far)
+    calls the tools ``steps[k]``, all in one ``tool_use`` message; after the last step it
+    answers ``final``. A conversation sent again from the start begins again at step 0,
+    with new ids: that is what re-running a turn does.
 
     Attributes:
-        spans: ``(arrived, answered)`` virtual times of each request, in arrival order.
+        steps: per turn, the tool calls: ``(name, input)`` pairs.
+        final: the final answer's text.
+        fail_at: request numbers (1 = the fake's first request) answered with a 529.
+        seen: the ``messages`` of every request it answered, in order.
     """
 
-    def __init__(self, latency: Mapping[str, float], fail: Iterable[str] = (),
-                 failure: str = "invalid_request_error") -> None:
-        for prompt, seconds in latency.items():
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-                raise TypeError(f"latency must map prompts to seconds, got {prompt!r}: "
-                                f"{seconds!r}")
-            if not 0 <= seconds < float("inf"):
-                raise ValueError(f"latency must be finite seconds >= 0, got {prompt!r}: "
-                                 f"{seconds!r}")
-        self.latency = dict(latency)
-        self.fail = frozenset(fail)
-        self.failure = error(failure)
-        self.spans: list[tuple[float, float]] = []
+    steps: Sequence[Sequence[Call]]
+    final: str = "Done."
+    fail_at: frozenset[int] = frozenset()
+    seen: list[list[Any]] = field(default_factory=list)
 
     def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
-        """Wait the prompt's latency (its own, on a virtual-time loop), then answer it."""
-        prompt = _prompt(exchange)
-        seconds = self.latency.get(prompt, 0.0)
-        exchange.clock.advance(seconds)
-        self.spans.append((exchange.arrived, exchange.arrived + seconds))
-        return self.failure if prompt in self.fail else Reply(text=f"Answer to {prompt}")
+        """The next turn of the plan for the conversation this request carries."""
+        messages = list(exchange.body.get("messages", []))
+        self.seen.append(messages)
+        if exchange.number in self.fail_at:
+            return error("overloaded_error")
+        missing = _unanswered(messages)
+        if missing:
+            return error("invalid_request_error", message=(
+                f"messages: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have "
+                "a corresponding `tool_result` block in the next message."))
+        turn = sum(1 for m in messages if _field(m, "role") == "user"
+                   and _blocks(m, "tool_result"))
+        if turn >= len(self.steps):
+            return ok(self.final)
+        return ok("", stop_reason="tool_use", content=[
+            {"type": "tool_use", "name": name, "input": dict(args)}
+            for name, args in self.steps[turn]])
 
 
-def _prompt(exchange: Exchange) -> str:
-    """The text of the request's last message: a plain string, or its text blocks joined."""
-    messages = exchange.body.get("messages") or [{}]
-    content = messages[-1].get("content", "") if isinstance(messages[-1], dict) else ""
-    if isinstance(content, list) and all(
-            isinstance(block, dict) and block.get("type") == "text" for block in content):
-        return "".join(str(block.get("text", "")) for block in content)
-    return content if isinstance(content, str) else json.dumps(content)
+def _unanswered(messages: Sequence[Any]) -> list[str]:
+    """The ids of tool calls that the next message does not answer with a tool_result."""
+    missing: list[str] = []
+    for i, message in enumerate(messages):
+        if _field(message, "role") != "assistant":
+            continue
+        asked = [_field(b, "id") for b in _blocks(message, "tool_use")]
+        after = messages[i + 1] if i + 1 < len(messages) else {}
+        answered = {_field(b, "tool_use_id") for b in _blocks(after, "tool_result")}
+        missing += [str(tool_id) for tool_id in asked if tool_id not in answered]
+    return missing
 
 
-def peak_in_flight(spans: Iterable[tuple[float, float]]) -> int:
-    """The most requests in flight at once; one that ends as another starts does not count."""
-    events = sorted([(end, -1) for _, end in spans] + [(start, 1) for start, _ in spans])
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
+# -- exercise 16.1 ----------------------------------------------------------------------
+
+_TASK = "Charge Ana 42.00 and email her the receipt."
+_CHARGE: Call = ("charge_card", {"cents": 4200})
+_EMAIL: Call = ("send_email", {"to": "ana@example.com"})
 
 
-def greedy_finish(latencies: Sequence[float], limit: int) -> float:
-    """When the work ends if each request starts, in order, as soon as one of ``limit``
-    places is free: what a ``Semaphore(limit)`` or ``limit`` workers achieve."""
-    free = [0.0] * min(limit, len(latencies))
-    for seconds in latencies:
-        heapq.heappush(free, heapq.heappop(free) + seconds)
-    return max(free, default=0.0)
+class _Tools:
+    """Tools that count what really happened; ``send_email`` can fail on its first call."""
+
+    def __init__(self, flaky_email: bool = False) -> None:
+        self.charges = 0
+        self.emails = 0
+        self.email_tries = 0
+        self._flaky = flaky_email
+
+    def charge_card(self, cents: int) -> str:
+        self.charges += 1
+        return f"charged {cents} cents"
+
+    def send_email(self, to: str) -> str:
+        self.email_tries += 1
+        if self._flaky and self.email_tries == 1:
+            raise ConnectionError("[simulated] the mail server did not answer")
+        self.emails += 1
+        return f"emailed {to}"
+
+    def table(self) -> dict[str, Callable[..., str]]:
+        return {"charge_card": self.charge_card, "send_email": self.send_email}
 
 
-def _coroutine(made: object, name: str) -> Coroutine[Any, Any, Any]:
-    if not inspect.iscoroutine(made):
-        raise AssertionError(
-            f"calling {name}(...) returned {type(made).__name__}, not a coroutine: write "
-            f"`async def {name}(...)` and `await` the client's calls inside it.")
-    return made
+@dataclass
+class _Job:
+    result: Any
+    tries: int
+    planner: Planner
+    tools: _Tools
+    requests: int
 
 
-# -- 16.1 -------------------------------------------------------------------------------
+def _run_job(solution: Callable[..., Any], planner: Planner, tools: _Tools,
+             tries: int = 3) -> _Job:
+    """Run the learner's agent as a job runner would: again after each failure, with the
+    same transcript and the same ``done`` store."""
+    import anthropic
 
-_LATENCIES = (3.0, 1.0, 4.0, 1.0, 5.0, 2.0, 6.0, 2.0, 3.0, 5.0, 1.0, 4.0)
-_HOUR = 3600.0
-
-
-def _fetched(solution: Callable[..., Any], prompts: list[str], limit: int,
-             latencies: Sequence[float], fail: Iterable[str] = ()) -> tuple[Any, float, Echo]:
-    """Run ``fetch_all``: (result or error, virtual time it ended, the API's record)."""
+    from resilience.clock import VirtualClock
     from resilience.testing import FakeClaude
 
-    echo = Echo(dict(zip(prompts, latencies, strict=True)), fail)
+    messages: list[Any] = [{"role": "user", "content": _TASK}]
+    done: dict[str, Any] = {}
+    result: Any = None
     with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.scenario(echo)
-        main = _coroutine(solution(api.async_client(), api.model, list(prompts), limit),
-                          "fetch_all")
+        api.scenario(planner)
+        client = api.client(max_retries=0)
+        for attempt in range(1, tries + 1):  # noqa: B007 (the number of tries is reported)
+            try:
+                result = solution(client, api.model, messages, tools.table(), done)
+                break
+            except (anthropic.APIError, ConnectionError) as e:
+                result = e
+        return _Job(result, attempt, planner, tools, len(api.calls))
+
+
+def _results_sent(planner: Planner) -> dict[str, Any]:
+    """tool_use id -> the content of its tool_result, over every request sent."""
+    sent: dict[str, Any] = {}
+    for messages in planner.seen:
+        for message in messages:
+            for block in _blocks(message, "tool_result"):
+                sent[str(_field(block, "tool_use_id"))] = _field(block, "content")
+    return sent
+
+
+@exercise("16.1", "run each tool_use id at most once")
+def check_agent(solution: Callable[..., Any]) -> None:
+    """Runs the agent as a job, again after each failure: each tool runs once, and the
+    job still finishes."""
+    job = _run_job(solution, Planner([[_CHARGE], [_EMAIL]]), _Tools())
+    assert job.result == "Done.", (
+        f"with no failures your agent returned {_what(job.result)}; expected the final "
+        "answer's text, 'Done.' (loop until stop_reason is not 'tool_use').")
+    assert (job.tools.charges, job.tools.emails, job.requests) == (1, 1, 3), (
+        f"with no failures expected 1 charge, 1 email and 3 requests; saw "
+        f"{job.tools.charges}, {job.tools.emails} and {job.requests}.")
+
+    job = _run_job(solution, Planner([[_CHARGE], [_EMAIL]], fail_at=frozenset({2})), _Tools())
+    assert job.tools.charges == 1, (
+        f"the request after the charge failed (a 529) and the job ran your agent again: "
+        f"the card was charged {job.tools.charges} times. Your agent asked the model again "
+        "from the start, so turn 1 ran again with a new tool_use id. Keep the transcript "
+        "in `messages` (append to it) and carry on from its last message.")
+    assert job.result == "Done." and job.tools.emails == 1, (
+        f"after a failed request and a second run, your agent returned "
+        f"{_what(job.result)} with {job.tools.emails} email(s); expected 'Done.' and 1.")
+
+    job = _run_job(solution, Planner([[_CHARGE, _EMAIL]]), _Tools(flaky_email=True))
+    assert job.requests == 2, (
+        f"the model called charge_card and send_email in one turn, send_email raised "
+        f"ConnectionError, and the job ran your agent again: you made {job.requests} "
+        "requests where 2 do (the tool_use turn, then the results). Append the model's "
+        "turn to `messages` before running its tools, and when `messages` ends with that "
+        "turn, finish its tools instead of asking the model again (a new turn has new ids).")
+    assert job.tools.charges == 1, (
+        f"the model called charge_card and send_email in one turn; send_email raised "
+        f"ConnectionError and the job ran your agent again: the card was charged "
+        f"{job.tools.charges} times. Record each tool_use id in `done` once its tool "
+        "returns, and skip the ids already there.")
+    assert job.tools.emails == 1, (
+        f"send_email failed once, and after the job's retries it ran "
+        f"{job.tools.emails} times in all; a tool that raised did not finish: record its "
+        "id only after it returns, so the next run tries it again.")
+    sent = _results_sent(job.planner)
+    assert "charged 4200 cents" in sent.values(), (
+        f"the tool_result for the charge carried {sorted(map(str, sent.values()))}; send "
+        "the result the tool returned the first time (keep it in `done[id]`).")
+    assert job.result == "Done.", f"the job ended with {_what(job.result)}, not 'Done.'."
+
+
+# -- exercise 16.2 ----------------------------------------------------------------------
+
+_ASK: list[Any] = [{"role": "user", "content": "What is the answer?"}]
+
+
+@dataclass
+class _Script:
+    """Outcomes in order (then ``ok()``), recording each request's messages."""
+
+    outcomes: list[Outcome]
+    seen: list[list[Any]] = field(default_factory=list)
+
+    def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
+        self.seen.append(list(exchange.body.get("messages", [])))
+        return self.outcomes.pop(0) if self.outcomes else ok()
+
+
+def _finished(solution: Callable[..., Any], *outcomes: Outcome,
+              limit: int = 4) -> tuple[Any, list[list[Any]]]:
+    """Run ``finish``: (its text or what it raised, the messages of each request)."""
+    from resilience.clock import VirtualClock
+    from resilience.testing import FakeClaude
+
+    script = _Script(list(outcomes))
+    with FakeClaude(clock=VirtualClock(), seed=0) as api:
+        api.scenario(script)
         try:
-            result = api.run(asyncio.wait_for(main, _HOUR))
-        except NotImplementedError:
+            result = solution(api.client(max_retries=0), api.model, list(_ASK), limit)
+        except NotImplementedError:  # a RuntimeError too: the stub, not an answer
             raise
-        except Exception as e:  # what the learner's code raised is part of the answer
+        except (Refused, RuntimeError) as e:
             result = e
-        return result, api.clock.now(), echo
+    return result, script.seen
 
 
-def _leaves(error: BaseException) -> list[BaseException]:
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    return [error]
+def _roles(messages: Sequence[Any]) -> list[str]:
+    return [str(_field(m, "role")) for m in messages]
 
 
-@exercise("16.1", "fetch them all, at most K at a time")
-def check_fetch_all(solution: Callable[..., Any]) -> None:
-    """At most ``limit`` in flight, kept busy; answers in input order; errors propagate."""
-    prompts = [f"Question {i}" for i in range(len(_LATENCIES))]
-    expected = [f"Answer to {p}" for p in prompts]
-    got, ended, echo = _fetched(solution, prompts, 3, _LATENCIES)
-    if isinstance(got, TimeoutError) and ended >= _HOUR:
-        raise AssertionError("fetch_all was still running after an hour of virtual time.")
-    if isinstance(got, BaseException):
-        raise AssertionError(
-            f"with 12 prompts, limit=3 and no failing request, fetch_all raised "
-            f"{type(got).__name__}: {got}")
-    peak = peak_in_flight(echo.spans)
-    assert peak <= 3, (
-        f"with limit=3 the API saw {peak} requests in flight at once; let at most `limit` "
-        "through at a time (an asyncio.Semaphore(limit) around each call, or `limit` "
-        "workers).")
-    assert len(echo.spans) == len(prompts), (
-        f"12 prompts should make 12 requests; the API saw {len(echo.spans)}.")
-    if isinstance(got, list) and sorted(map(str, got)) == sorted(expected) and got != expected:
-        raise AssertionError(
-            "you returned the right answers in the order they arrived; return them in the "
-            "order of `prompts` (gather keeps its arguments' order; workers can write to "
-            "results[i]).")
-    assert got == expected, (
-        f"expected {expected[:2]} ... (one 'Answer to <prompt>' per prompt, in order); you "
-        f"returned {got!r:.120}")
-    best = greedy_finish(_LATENCIES, 3)
-    if peak == 1:
-        raise AssertionError(
-            f"you sent one request at a time: the work took {ended:.0f} s; with 3 in flight "
-            f"it takes {best:.0f} s.")
-    assert ended <= best + 1e-6, (
-        f"the work took {ended:.0f} s; keeping 3 requests in flight takes {best:.0f} s. Start "
-        "the next prompt as soon as any request finishes: do not wait for a whole batch.")
-
-    got, ended, echo = _fetched(solution, prompts[:5], 20, _LATENCIES[:5])
-    assert got == expected[:5] and peak_in_flight(echo.spans) == 5, (
-        f"with 5 prompts and limit=20 send all 5 at once; you had "
-        f"{peak_in_flight(echo.spans)} in flight and returned {got!r:.120}")
-
-    got, _, _ = _fetched(solution, [], 3, [])
-    assert got == [], f"with no prompts return []; you returned {got!r:.80}"
-
-    got, _, echo = _fetched(solution, prompts[:8], 3, _LATENCIES[:8], fail={"Question 5"})
-    if not isinstance(got, BaseException):
-        raise AssertionError(
-            f"the request for 'Question 5' failed with a 400, and you returned {got!r:.100}: "
-            "the error was swallowed. Let it propagate (gather's default, "
-            "return_exceptions=False, raises it).")
-    assert any(isinstance(leaf, anthropic.BadRequestError) for leaf in _leaves(got)), (
-        f"the request for 'Question 5' failed with a 400 and you raised "
-        f"{type(got).__name__}; raise the SDK's own error (anthropic.BadRequestError), or "
-        "an ExceptionGroup holding it, not a new one.")
+def _text(message: Any) -> str:
+    content = _field(message, "content")
+    if isinstance(content, str):
+        return content
+    return "".join(str(_field(b, "text")) for b in _blocks(message, "text"))
 
 
-# -- 16.2 -------------------------------------------------------------------------------
+@exercise("16.2", "finish an answer, whatever its stop_reason")
+def check_finish(solution: Callable[..., Any]) -> None:
+    """end_turn, max_tokens, pause_turn and refusal each handled as the API intends."""
+    got, seen = _finished(solution, ok("Forty-two."))
+    assert got == "Forty-two." and len(seen) == 1, (
+        f"a finished answer (end_turn) gave {_what(got)} after {len(seen)} request(s); "
+        "return its text after one request.")
 
-_CANCELLED = object()
+    got, seen = _finished(solution, ok("The answer", stop_reason="max_tokens"), ok(" is 42."))
+    assert len(seen) == 2, (
+        f"the answer stopped at max_tokens ('The answer') and you {_ended(got)} after "
+        f"{len(seen)} request(s): a 200 with stop_reason 'max_tokens' is cut short. "
+        "Continue it with a second request.")
+    assert _roles(seen[1]) == ["user", "assistant", "user"] and _text(seen[1][1]) == (
+        "The answer") and _text(seen[1][2]) == CONTINUE, (
+        f"to continue after max_tokens send the partial answer back as an assistant turn, "
+        f"then a user turn with CONTINUE; your second request's roles were "
+        f"{_roles(seen[1])}.")
+    assert got == "The answer is 42.", (
+        f"after max_tokens and a continuation you returned {_what(got)}; join the pieces: "
+        "'The answer is 42.'.")
 
+    paused = ok("Searching. ", stop_reason="pause_turn",
+                content=[{"type": "server_tool_use", "name": "web_search",
+                          "input": {"query": "the answer"}}])
+    got, seen = _finished(solution, paused, ok("Found it."))
+    assert len(seen) == 2 and _roles(seen[1]) == ["user", "assistant"], (
+        f"after a pause_turn your requests' roles were {[_roles(m) for m in seen]}; send "
+        "the paused turn back as it is, as the last (assistant) message, with no new user "
+        "turn: the API then continues the same turn.")
+    assert [_field(b, "type") for b in _field(seen[1][1], "content") or []] == [
+        "text", "server_tool_use"], (
+        "send the paused turn's whole content back (message.content), its server_tool_use "
+        "block included, not only its text.")
+    assert got == "Searching. Found it.", (
+        f"after a pause_turn you returned {_what(got)}; expected the text of both parts, "
+        "'Searching. Found it.'.")
 
-def _asked(solution: Callable[..., Any], *outcomes: object, scenarios: Sequence[Any] = (),
-           attempts: int, deadline: float,
-           cancel_at: float | None = None) -> tuple[Any, float, list[float]]:
-    """Run ``ask_within`` as a task: (result, error or _CANCELLED; end time; attempt times)."""
-    from resilience.testing import FakeClaude
+    got, seen = _finished(solution, ok("I can't help with that.", stop_reason="refusal"))
+    assert isinstance(got, Refused) and len(seen) == 1, (
+        f"after a refusal you {_ended(got)} after {len(seen)} request(s); a refusal is the "
+        "model's answer, not a fault: sending it again does not help. Raise Refused at "
+        "once, so the app can tell the user.")
 
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        api.respond(*outcomes)
-        api.scenario(*scenarios)
-        main = _coroutine(solution(api.async_client(max_retries=0), api.model, "Hi",
-                                   attempts, deadline), "ask_within")
-
-        async def go() -> tuple[asyncio.Task[Any], float]:
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(main)
-            if cancel_at is not None:
-                loop.call_later(cancel_at, task.cancel)
-            await asyncio.wait([task], timeout=_HOUR)
-            if not task.done():
-                raise AssertionError("ask_within was still running after an hour of "
-                                     "virtual time.")
-            return task, loop.time()
-
-        task, ended = api.run(go())
-        if task.cancelled():
-            return _CANCELLED, ended, [call.time for call in api.calls]
-        failure = task.exception()
-        if isinstance(failure, NotImplementedError):
-            raise failure
-        return (task.result() if failure is None else failure), ended, [
-            call.time for call in api.calls]
+    got, seen = _finished(solution, *[paused] * 5, limit=3)
+    assert len(seen) == 3 and isinstance(got, RuntimeError), (
+        f"with limit=3 and a turn that keeps pausing you made {len(seen)} requests and "
+        f"{_ended(got)}; make at most `limit` requests, then raise RuntimeError.")
 
 
 def _what(got: Any) -> str:
-    if got is _CANCELLED:
-        return "ended cancelled"
+    return type(got).__name__ if isinstance(got, BaseException) else repr(got)
+
+
+def _ended(got: Any) -> str:
     if isinstance(got, BaseException):
         return f"raised {type(got).__name__}"
-    return f"returned {got!r:.60}"
+    return f"returned {got!r}"
 
 
-@exercise("16.2", "a retry loop that a cancellation can stop")
-def check_ask_within(solution: Callable[..., Any]) -> None:
-    """Retries overloads with waits; not a 400; the last error as it is; a whole-call
-    deadline; a cancellation ends it at once."""
-    from resilience.testing import Outage, Slow
-    from resilience.testing.responses import DEFAULT_TEXT
-
-    got, _, times = _asked(solution, "overloaded_error", "overloaded_error", "ok",
-                           attempts=4, deadline=60.0)
-    assert got == DEFAULT_TEXT and len(times) == 3, (
-        f"with two 529s, then an answer (attempts=4), you {_what(got)} after {len(times)} "
-        "attempt(s); retry what classify(e).retryable allows and return "
-        "message.content[0].text.")
-    assert all(b > a for a, b in itertools.pairwise(times)), (
-        f"your attempts arrived at t={[round(t, 3) for t in times]}: you retried at once. "
-        "Wait before each retry with `await asyncio.sleep(...)` (never time.sleep: it "
-        "blocks every task).")
-
-    got, _, times = _asked(solution, "invalid_request_error", "ok", attempts=4, deadline=60.0)
-    assert len(times) == 1 and isinstance(got, anthropic.BadRequestError), (
-        f"a 400 led you to make {len(times)} attempt(s) and you {_what(got)}; a bad request "
-        "fails the same way every time: re-raise it at once (classify(e).retryable is "
-        "False).")
-
-    got, _, times = _asked(solution, "overloaded_error", "overloaded_error", "api_error", "ok",
-                           attempts=3, deadline=60.0)
-    assert len(times) == 3, (
-        f"with attempts=3 and failures all along you made {len(times)} attempt(s); "
-        "attempts=3 means 3 in all, the first included.")
-    assert type(got) is anthropic.InternalServerError, (
-        f"after 529, 529, 500 with attempts=3 you {_what(got)}; re-raise the last error "
-        "(here the 500's InternalServerError) as it is: not the first, not a new or "
-        "wrapped one, and never return instead.")
-
-    got, ended, times = _asked(solution, scenarios=[Slow(100.0)], attempts=3, deadline=30.0)
-    assert isinstance(got, TimeoutError) and ended <= 30.0 + 1e-6, (
-        f"an answer that takes 100 s, with deadline=30: you {_what(got)} at t={ended:.0f} s. "
-        "Stop it at the deadline, mid-request: `async with asyncio.timeout(deadline):` "
-        "raises TimeoutError when it passes.")
-
-    got, ended, times = _asked(solution, scenarios=[Slow(20.0), Outage(0, 1e9)], attempts=5,
-                               deadline=30.0)
-    assert isinstance(got, TimeoutError) and ended <= 30.0 + 1e-6, (
-        f"with 529s that each take 20 s and deadline=30 you {_what(got)} at t={ended:.0f} s, "
-        f"after attempts at t={[round(t, 1) for t in times]}. The deadline is for the whole "
-        "call: one asyncio.timeout around the loop, not one per attempt.")
-
-    got, ended, times = _asked(solution, scenarios=[Slow(10.0), Outage(0, 1e9)], attempts=10,
-                               deadline=60.0, cancel_at=5.0)
-    if len(times) > 1:
-        raise AssertionError(
-            f"the checker cancelled your task at t=5 s, mid-attempt, and you went on to "
-            f"attempts at t={[round(t, 1) for t in times[1:]]}: you retried a CancelledError. "
-            "Catch anthropic.APIError (or Exception), never BaseException or a bare except.")
-    assert got is _CANCELLED and ended <= 5.0 + 1e-6, (
-        f"the checker cancelled your task at t=5 s and it {_what(got)} at t={ended:.0f} s; "
-        "a cancelled task must end at once, cancelled: let the CancelledError out as it is.")
-
-
-CHECKS = {"fetch_all": check_fetch_all, "ask_within": check_ask_within}
+CHECKS = {"agent": check_agent, "finish": check_finish}

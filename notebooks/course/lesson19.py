@@ -1,207 +1,274 @@
-"""Checkers for lesson 19, "Batches".
+"""Checkers for lesson 19, "Observability", and the time window its bad hour runs on.
 
-* ``to_resubmit(results)``: from the results of one Message Batch (the SDK's
-  ``MessageBatchIndividualResponse`` lines), the ``custom_id`` of each request worth sending
-  again unchanged: ``expired`` and ``canceled`` ones (never processed), and ``errored`` ones
-  whose error a retry can fix (``api_error``, ``overloaded_error``, ...); never a succeeded
-  one, nor one whose request is at fault (``invalid_request_error``, ...).
-* ``finish(client, requests, ledger, clock, rounds)``: send ``requests`` as batches until
-  every one has succeeded or cannot, at most ``rounds`` batches; poll each with backoff on
-  ``clock``; record each answer in ``ledger`` (``custom_id`` -> text) and never send again a
-  request the ledger already holds.
-
-Both run against the test kit's simulated Message Batches API
-(:class:`resilience.testing.FakeBatches`) through the real SDK.
+* :class:`During`: a scenario that applies another one only between two virtual times (a
+  brown-out from minute 10 to minute 20, say).
+* ``prepare(record, key)``: a logging filter that gives every record a ``request_id`` (the
+  one passed with ``extra=``, else the logged exception's, else None) and makes sure the
+  API key never reaches the log, wherever it hides: in the message, in its arguments, in a
+  mapping of arguments. It keeps every record.
+* ``on_call(attempts, history, until)``: the numbers an on-call dashboard shows, from an
+  :class:`~resilience.middleware.AttemptLog`'s attempts and a breaker's history.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+import contextlib
+import io
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from anthropic.types.messages.batch_create_params import Request
-
 from course import exercise
-from resilience.catalogue import ERRORS
-from resilience.clock import VirtualClock
+from resilience.middleware import Attempt
+from resilience.models import MODEL
+from resilience.testing.outcomes import Exchange, Outcome
+from resilience.testing.scenarios import Scenario
 
-__all__ = ["CHECKS", "FIRST_WAIT", "LONGEST_WAIT", "check_finish", "check_to_resubmit",
-           "request"]
+__all__ = ["CHECKS", "REDACTED", "During", "check_on_call", "check_prepare"]
 
-FIRST_WAIT, LONGEST_WAIT = 60.0, 3600.0
-"""The polling schedule the exercises ask for: wait 60 s, then double, at most 1 hour."""
-
-_POLLS = 40  # a batch polled more often than this is not backing off
-_POLL_LIMIT = 100  # past this the simulated API stops the loop (PollLimitError)
+REDACTED = "[REDACTED]"
+"""What the key becomes in a log line."""
 
 
-def request(i: int, model: str) -> Request:
-    """The ``i``-th request of the lessons' batches: ``custom_id`` ``q00``, ``q01``, ..."""
-    return {"custom_id": f"q{i:02d}",
-            "params": {"model": model, "max_tokens": 256,
-                       "messages": [{"role": "user", "content": f"Summarize ticket {i}."}]}}
+@dataclass(frozen=True, slots=True)
+class During:
+    """Apply ``scenario`` only while ``start <= now < end`` on the virtual clock.
+
+    Example: ``During(600, 1200, FailureRates({"overloaded_error": 0.4}))`` is a brown-out
+    from minute 10 to minute 20; outside it, requests pass on to the next scenario.
+    """
+
+    start: float
+    end: float
+    scenario: Scenario
+
+    def __post_init__(self) -> None:
+        if not self.start <= self.end:
+            raise ValueError(f"start must be <= end, got start={self.start}, end={self.end}")
+
+    def decide(self, exchange: Exchange, rng: random.Random) -> Outcome | None:
+        """The inner scenario's outcome inside the window, else None."""
+        if self.start <= exchange.clock.now() < self.end:
+            return self.scenario.decide(exchange, rng)
+        return None
 
 
-def _worth_resending(result: str) -> bool:
-    return result in ("expired", "canceled") or (result in ERRORS and ERRORS[result].retryable)
+# -- exercise 19.1: a filter that adds the request id and keeps the key out -----------------
+
+_FIELDS = ("request_id", "status", "retry")
 
 
-def _ids(got: object, what: str) -> set[str]:
-    if isinstance(got, str | bytes) or not isinstance(got, Iterable):
-        raise AssertionError(f"return the custom_ids {what} (a set or list of str), got "
-                             f"{got!r}")
-    ids = set(got)
-    if not all(isinstance(i, str) for i in ids):
-        raise AssertionError(f"return custom_ids (str), got {sorted(map(repr, ids))}")
-    return ids
+class _JsonLines(logging.Formatter):
+    """One JSON object per record: the message and the structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"msg": record.getMessage()}
+        line.update({name: getattr(record, name, None) for name in _FIELDS})
+        return json.dumps(line)
 
 
-def _resubmit_case(solution: Callable[..., Any], cancel: bool) -> tuple[set[str], dict[str, str]]:
-    """Run ``to_resubmit`` on one batch's results: (its answer, each id's true result)."""
-    from resilience.testing import FakeBatches, FakeClaude
+class _Loud(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler that raises what it cannot format, instead of printing it on stderr."""
 
-    plans = {"q01": "api_error", "q02": "invalid_request_error", "q04": "overloaded_error",
-             "q05": "expired", "q07": "request_too_large", "q08": "timeout_error"}
-    with FakeClaude(clock=VirtualClock(), seed=0) as api:
-        batches = FakeBatches(api, processing_time=3600.0, cancel_time=0.0)
-        for custom_id, outcome in ({} if cancel else plans).items():
-            batches.plan(custom_id, outcome)
-        client = api.client()
-        batch = client.messages.batches.create(requests=[request(i, api.model)
-                                                         for i in range(10)])
-        if cancel:
-            api.clock.advance(1800.0)
-            client.messages.batches.cancel(batch.id)
-        api.clock.advance(24 * 3600.0)
-        got = _ids(solution(list(client.messages.batches.results(batch.id))), "to send again")
-        return got, batches.batch(batch.id).results()
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # the error being handled: logging calls this inside its except block
 
 
-@exercise("19.1", "pick the requests to send again")
-def check_to_resubmit(solution: Callable[..., Any]) -> None:
-    """Expired, canceled and retryable errors; never succeeded or invalid requests."""
-    for cancel in (False, True):
-        got, truth = _resubmit_case(solution, cancel)
-        want = {i for i, result in truth.items() if _worth_resending(result)}
-        for custom_id in sorted(got - want):
-            result = truth.get(custom_id, "not in this batch")
-            if result == "succeeded":
-                raise AssertionError(f"you would send {custom_id} again, but it succeeded: "
-                                     "never resubmit a succeeded request (you would pay twice).")
-            raise AssertionError(
-                f"you would send {custom_id} again, but it errored with {result} "
-                f"({ERRORS[result].error_type if result in ERRORS else result}): sending the "
-                "same request again fails the same way. Send again only errors classify() "
-                "calls retryable.")
-        for custom_id in sorted(want - got):
-            result = truth[custom_id]
-            why = {"expired": "it expired before it was processed",
-                   "canceled": "its batch was canceled before it was processed"}.get(
-                result, f"it errored with {result}, which a retry can fix")
-            raise AssertionError(f"you left out {custom_id}: {why}. Send it again.")
+def _logged(solution: Callable[..., Any], key: str,
+            emit: Callable[[logging.Logger], None]) -> tuple[str, list[dict[str, Any]]]:
+    """Log through a handler filtered by ``solution``; return the text and its lines."""
+    stream = io.StringIO()
+    handler = _Loud(stream)
+    handler.setFormatter(_JsonLines())
+    handler.addFilter(lambda record: solution(record, key))
+    logger = logging.getLogger("course.lesson19.check")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        emit(logger)
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    return text, [json.loads(line) for line in text.splitlines()]
 
 
-def _finish_case(solution: Callable[..., Any], *, rounds: int,
-                 plans: dict[str, list[str]], done: Iterable[int] = ()) -> dict[str, Any]:
-    """Run ``finish`` on 10 requests; what it returned and what the API saw."""
+def _sdk_error() -> Any:
+    """A real ``OverloadedError`` from the SDK, with its request (and the key in it)."""
+    from resilience.testing import FakeClaude
+
+    with FakeClaude(seed=0) as api:
+        return api.raised("overloaded_error")
+
+
+@exercise("19.1", "log the request id, never the key")
+def check_prepare(solution: Callable[..., Any]) -> None:
+    """Every record kept, with the right request_id; the key nowhere in the log."""
+    from resilience.testing import FAKE_API_KEY as key
+
+    err = _sdk_error()
+    headers = dict(err.request.headers)  # the key is in here (authorization)
+
+    def emit(log: logging.Logger) -> None:
+        log.info("attempt", extra={"request_id": "req_given", "status": 529, "retry": 1})
+        try:
+            raise err
+        except Exception:
+            log.exception("call failed")
+        log.error("call failed", exc_info=err, extra={"request_id": "req_mine"})
+        log.error("call failed, headers: %s", headers, exc_info=err)
+        log.warning("client built with api_key=" + key)
+        log.info("key=%(key)s model=%(model)s", {"key": key, "model": MODEL})
+        log.info("budget at %d%% after %s", 40, "a brown-out")
+        log.error("bad settings", exc_info=ValueError("max_tokens must be > 0"))
+
+    _, lines = _logged(solution, key, emit)
+    assert len(lines) == 8, (
+        f"8 records were logged and {len(lines)} reached the log. Keep every record (return "
+        "True): a dropped error takes its request-id with it. Remove the key, not the line.")
+    for number, line in enumerate(lines, 1):
+        assert key not in json.dumps(line), (
+            f"the key reached the log in record {number}: {_short(line['msg'], key)}. Redact "
+            f"it in the whole message, record.getMessage() (msg % args), not only in "
+            "record.msg.")
+    wanted = [
+        ("attempt", "req_given"),
+        ("call failed", err.request_id),
+        ("call failed", "req_mine"),
+        (None, err.request_id),
+        (f"client built with api_key={REDACTED}", None),
+        (f"key={REDACTED} model={MODEL}", None),
+        ("budget at 40% after a brown-out", None),
+        ("bad settings", None),
+    ]
+    for number, (line, (msg, request_id)) in enumerate(zip(lines, wanted, strict=True), 1):
+        assert line["request_id"] == request_id, (
+            f"record {number} ({line['msg'][:40]!r}) has request_id={line['request_id']!r}, "
+            f"expected {request_id!r}: keep one given with extra=, else take the logged "
+            "exception's (record.exc_info[1].request_id, if it has one), else None.")
+        if msg is not None:
+            assert line["msg"] == msg, (
+                f"record {number}: the message is {line['msg']!r}, expected {msg!r}. "
+                f"Replace the key with {REDACTED!r} in record.getMessage(), and keep the rest.")
+    shown = lines[3]["msg"]
+    assert shown.startswith("call failed, headers: {") and REDACTED in shown, (
+        f"record 4 logged the request's headers; expected 'call failed, headers: {{...' with "
+        f"the key as {REDACTED!r}, got {shown[:60]!r}.")
+    assert (lines[0]["status"], lines[0]["retry"]) == (529, 1), (
+        "record 1's status and retry (given with extra=) were lost: leave other fields alone.")
+
+
+def _short(message: str, key: str) -> str:
+    where = message.find(key)
+    return repr(message[max(0, where - 30):where] + "<the key>...")
+
+
+# -- exercise 19.2: what an on-call dashboard needs -----------------------------------------
+
+
+def _reference(attempts: Sequence[Attempt], history: Sequence[tuple[float, str]],
+               until: float) -> dict[str, Any]:
+    """The model numbers (kept here so the checker does not import the solutions)."""
+    errors: Counter[str] = Counter()
+    for a in attempts:
+        if a.sent and (a.status is None or a.status >= 400):
+            errors[str(a.status) if a.status is not None else str(a.error)] += 1
+    ends = [t for t, _ in history[1:]] + [until]
+    open_seconds = sum(max(0.0, min(end, until) - start)
+                       for (start, state), end in zip(history, ends, strict=True)
+                       if state == "open")
+    return {
+        "calls": sum(1 for a in attempts if a.retry == 0),
+        "retries": sum(1 for a in attempts if a.retry > 0 and a.sent),
+        "refused": sum(1 for a in attempts if not a.sent),
+        "errors": dict(errors),
+        "opened": sum(1 for _, state in history[1:] if state == "open"),
+        "open_seconds": open_seconds,
+    }
+
+
+def _a_run() -> tuple[list[Attempt], list[tuple[float, str]], float]:
+    """A short bad stretch through the real SDK: retries, an outage, a breaker, a budget."""
     import anthropic
 
-    from resilience.testing import FakeBatches, FakeClaude
-    from resilience.testing.batches import PollLimitError
+    from resilience import CircuitBreaker, CircuitOpenError, RetryBudget
+    from resilience.middleware import AttemptLog, BreakerMiddleware, BudgetMiddleware
+    from resilience.testing import FakeClaude, Outage
 
-    clock = VirtualClock()
-    with FakeClaude(clock=clock, seed=0) as api:
-        batches = FakeBatches(api, processing_time=3600.0, poll_limit=_POLL_LIMIT)
-        for custom_id, outcomes in plans.items():
-            batches.plan(custom_id, *outcomes)
-        requests = [request(i, api.model) for i in range(10)]
-        ledger = {f"q{i:02d}": f"Answer to q{i:02d}." for i in done}
-        before = dict(ledger)
-        try:
-            returned = solution(api.client(), requests, ledger, clock, rounds)
-        except PollLimitError as e:
-            raise AssertionError(
-                f"a batch was retrieved over {_POLL_LIMIT} times ({e}). Sleep on the clock "
-                f"between polls: {FIRST_WAIT:g} s, then double the wait, at most "
-                f"{LONGEST_WAIT:g} s.") from None
-        except anthropic.BadRequestError as e:
-            raise AssertionError(
-                f"the simulated API refused a batch ({e.api_message}). When nothing is left to "
-                "send, stop: never create an empty batch.") from None
-        return {"returned": returned, "ledger": ledger, "before": before,
-                "batches": list(batches.batches), "submitted": dict(batches.submitted),
-                "succeeded": dict(batches.succeeded)}
+    with FakeClaude(seed=1) as api:
+        api.respond("overloaded_error", "ok", "connection_error", "rate_limit_error", "ok")
+        api.scenario(Outage(start=40.0, end=130.0, error="api_error"))
+        breaker = CircuitBreaker(failure_threshold=3, recovery_timeout=30.0, clock=api.clock)
+        log = AttemptLog(clock=api.clock)
+        client = api.client(middleware=[log, BreakerMiddleware(breaker),
+                                        BudgetMiddleware(RetryBudget(capacity=2, ratio=0.1))])
+        for i in range(18):
+            api.clock.advance(max(0.0, 10.0 * i - api.clock.now()))
+            with contextlib.suppress(anthropic.APIError, CircuitOpenError):
+                client.messages.create(model=api.model, max_tokens=16,
+                                       messages=[{"role": "user", "content": "Hi"}])
+        return list(log.attempts), list(breaker.history), 180.0
 
 
-def _check_polling(run: dict[str, Any]) -> None:
-    for record in run["batches"]:
-        polls, noticed = len(record.polls), record.noticed
-        assert noticed is not None, (
-            f"you stopped polling {record.id} before it ended; poll until processing_status "
-            "is 'ended', then read its results.")
-        assert polls <= _POLLS, (
-            f"you polled {record.id} {polls} times before it ended after "
-            f"{record.ended_at - record.created:,.0f} s; back off: wait {FIRST_WAIT:g} s, then "
-            f"double the wait each time, at most {LONGEST_WAIT:g} s.")
-        times = [record.created, *record.polls]
-        longest = max(b - a for a, b in itertools.pairwise(times))
-        assert longest <= LONGEST_WAIT, (
-            f"you waited {longest:,.0f} s between two looks at {record.id} (it ended at "
-            f"t={record.ended_at:,.0f} s, you noticed at t={noticed:,.0f} s): cap each wait "
-            f"at {LONGEST_WAIT:g} s, so you are never more than that late.")
+def _attempt(retry: int, status: int | None, error: str | None = None, sent: bool = True,
+             time: float = 0.0) -> Attempt:
+    return Attempt(retry=retry, status=status, request_id=None, wait=None, error=error,
+                   time=time, sent=sent)
 
 
-@exercise("19.2", "resubmit until done, idempotently")
-def check_finish(solution: Callable[..., Any]) -> None:
-    """Converges; never resends a succeeded or invalid request; stops after N rounds."""
-    plans = {"q01": ["api_error", "api_error"], "q02": ["invalid_request_error"],
-             "q03": ["expired"], "q04": ["overloaded_error"]}
-    run = _finish_case(solution, rounds=4, plans=plans)
-    submitted, ledger = run["submitted"], run["ledger"]
-    assert run["returned"] is ledger or run["returned"] == ledger, (
-        f"return the ledger (the dict you were given, filled in); you returned "
-        f"{type(run['returned']).__name__}.")
-    duplicated = sorted(i for i, n in run["succeeded"].items() if n > 1)
-    assert not duplicated, (
-        f"{', '.join(duplicated)} succeeded more than once: send again only what failed, "
-        "never a request that already succeeded.")
-    assert submitted.get("q02") == 1, (
-        f"you sent q02 {submitted.get('q02')} times; its request is invalid "
-        "(invalid_request_error), so it fails the same way each time: send it once, give up.")
-    missing = sorted({f"q{i:02d}" for i in range(10)} - {"q02"} - set(ledger))
-    assert not missing, (
-        f"after 4 rounds {', '.join(missing)} has no answer in the ledger; resend the "
-        "requests that expired or errored with a retryable error (api_error, "
-        "overloaded_error), and put each succeeded answer in the ledger.")
-    assert "q02" not in ledger and ledger["q01"] == "Answer to q01.", (
-        "put each succeeded request's text (result.message.content[0].text) in the ledger, "
-        "under its custom_id, and nothing else.")
-    sizes = [len(record.items) for record in run["batches"]]
-    assert sizes == [10, 3, 1], (
-        f"your batches held {sizes} requests; expected [10, 3, 1]: everything, then only the "
-        "3 that failed and are worth resending (q01, q03, q04), then q01 again.")
-    _check_polling(run)
-
-    run = _finish_case(solution, rounds=3, plans={"q05": ["api_error"] * 6})
-    count = len(run["batches"])
-    assert count == 3, (
-        f"with rounds=3 and q05 failing every time, you created {count} batches; stop after "
-        "3 rounds (a batch each) even if something is left.")
-    assert "q05" not in run["ledger"] and len(run["ledger"]) == 9
-
-    run = _finish_case(solution, rounds=3, plans={}, done=range(10))
-    assert not run["batches"], (
-        f"every request already had an answer in the ledger and you created "
-        f"{len(run['batches'])} batch(es): a second run must not redo work. Skip what the "
-        "ledger holds, and create no batch when nothing is left.")
-    assert run["ledger"] == run["before"], "leave answers already in the ledger as they are."
-
-    run = _finish_case(solution, rounds=3, plans={}, done=range(6))
-    sent = sorted(run["submitted"])
-    assert sent == ["q06", "q07", "q08", "q09"], (
-        f"q00..q05 were already in the ledger, and you sent {', '.join(sent)}; send only the "
-        "requests without an answer.")
+_HAND_MADE = (
+    [_attempt(0, 529), _attempt(1, 529), _attempt(2, 200), _attempt(0, None, "APITimeoutError"),
+     _attempt(1, 500), _attempt(0, None, "CircuitOpenError", sent=False),
+     _attempt(0, 429), _attempt(1, 529, sent=False), _attempt(0, 200)],
+    [(0.0, "closed"), (100.0, "open"), (130.0, "half_open"), (131.0, "open"),
+     (161.0, "half_open"), (162.0, "closed"), (400.0, "open")],
+    500.0,
+)
+"""Attempts and a history with an answer worked out by hand (see the tests)."""
 
 
-CHECKS = {"to_resubmit": check_to_resubmit, "finish": check_finish}
+def _compare(got: Any, want: dict[str, Any], what: str) -> None:
+    assert isinstance(got, dict), (
+        f"on_call returned {type(got).__name__}; return a dict with the keys "
+        f"{sorted(want)}.")
+    missing = sorted(set(want) - set(got))
+    assert not missing, f"the dict you returned lacks {missing} ({what})."
+    hints = {
+        "calls": "count first attempts only (retry == 0), sent or not: one per call your "
+                 "app made.",
+        "retries": "count attempts with retry > 0 that were sent: the extra load your "
+                   "retries put on the API. A refused retry never reached it.",
+        "refused": "count attempts that were not sent (a breaker or a budget answered them).",
+        "errors": "count sent attempts that failed, by str(status) ('529') or, with no "
+                  "status, by the error's name ('APITimeoutError'); a refused attempt is not "
+                  "an error of the API, and a 200 is no error.",
+        "opened": "count every change into 'open' in the history, a re-opening after a "
+                  "failed trial included.",
+        "open_seconds": "add up the time spent in 'open' only (half-open is not open), up "
+                        "to `until` for a breaker that is still open at the end.",
+    }
+    for name, expected in want.items():
+        value = got[name]
+        if name == "open_seconds":
+            ok = isinstance(value, int | float) and abs(value - expected) < 1e-6
+        else:
+            ok = value == expected
+        assert ok, f"{what}: {name} is {value!r}, expected {expected!r}. {hints[name]}"
+
+
+@exercise("19.2", "the on-call numbers")
+def check_on_call(solution: Callable[..., Any]) -> None:
+    """Calls, retries, refusals, errors by type, openings and time open, on two inputs."""
+    attempts, history, until = _HAND_MADE
+    _compare(solution(list(attempts), list(history), until),
+             _reference(attempts, history, until), "on a short hand-made log")
+    attempts, history, until = _a_run()
+    _compare(solution(attempts, history, until), _reference(attempts, history, until),
+             "on a 3-minute run through the simulated API")
+
+
+CHECKS = {"prepare": check_prepare, "on_call": check_on_call}

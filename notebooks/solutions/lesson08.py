@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import anthropic
-
 
 def predict_states(events: Sequence[str], failure_threshold: int = 3,
                    recovery_timeout: float = 5.0) -> list[str]:
@@ -31,13 +29,13 @@ def predict_states(events: Sequence[str], failure_threshold: int = 3,
     return states
 
 
-def is_failure(e: BaseException) -> bool:
-    """Count server errors (5xx but 501; 529 too) and network failures; never a 4xx.
+def closes_at(start: int, end: int, failure_threshold: int, recovery_timeout: int) -> int:
+    """The time a breaker closes after the outage ``start <= t < end``, one call a second.
 
-    A 429 is your own quota running out (the API answered it at once), not a sick service.
+    It opens at ``opened = start + failure_threshold - 1`` and tries at ``opened + k * T``
+    (k >= 1); the first trial at or after ``end`` succeeds:
+    ``opened + max(1, ceil((end - opened) / T)) * T``.
     """
-    if isinstance(e, anthropic.APIConnectionError):  # APITimeoutError is a subclass
-        return True
-    if isinstance(e, anthropic.APIStatusError):
-        return e.status_code >= 500 and e.status_code != 501
-    return False
+    opened = start + failure_threshold - 1
+    trials = max(1, -(-(end - opened) // recovery_timeout))
+    return opened + trials * recovery_timeout

@@ -1,36 +1,26 @@
-"""Model answers for lesson 09, "Fallbacks and graceful degradation"."""
+"""Model answers for lesson 09, "Circuit breakers in practice"."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
-from resilience import Fallback
+import anthropic
+
+from resilience import CircuitBreaker
 
 
-def remembering(step: Callable[[str], str],
-                cache: MutableMapping[str, str]) -> Callable[[str], str]:
-    """A step that saves every answer of ``step`` in ``cache``; exceptions pass through."""
+def is_failure(e: BaseException) -> bool:
+    """Count server errors (5xx but 501; 529 too) and network failures; never a 4xx.
 
-    def remembered(prompt: str) -> str:
-        answer = step(prompt)
-        cache[prompt] = answer
-        return answer
+    A 429 is your own quota running out (the API answered it at once), not a sick service.
+    """
+    if isinstance(e, anthropic.APIConnectionError):  # APITimeoutError is a subclass
+        return True
+    if isinstance(e, anthropic.APIStatusError):
+        return e.status_code >= 500 and e.status_code != 501
+    return False
 
-    return remembered
 
-
-def model_chain(client: Any, models: Sequence[str], static_text: str) -> Fallback[str]:
-    """One step per model id (named by it), then a static message."""
-
-    def asking(model: str) -> Callable[[str], str]:
-        def ask(prompt: str) -> str:
-            reply = client.messages.create(model=model, max_tokens=256,
-                                           messages=[{"role": "user", "content": prompt}])
-            return reply.content[0].text
-
-        return ask
-
-    steps: list[tuple[str, Callable[[str], str]]] = [(m, asking(m)) for m in models]
-    steps.append(("static", lambda prompt: static_text))
-    return Fallback(steps)
+def guarded(api: Any, breaker: CircuitBreaker) -> Any:
+    """Wrap the call, not the attempts: the SDK retries inside, the breaker sees the request."""
+    return breaker(api.client().messages.create)

@@ -1,39 +1,36 @@
-"""Model answers for lesson 10, "Streaming errors"."""
+"""Model answers for lesson 10, "Fallbacks and graceful degradation"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
-import anthropic
-import httpx2
-
-_RETRYABLE_IN_STREAM = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error",
-                        "conflict_error"}
+from resilience import Fallback
 
 
-def is_retryable(exc: anthropic.APIStatusError) -> bool:
-    """Never a spend limit; inside a 200 stream, decide by ``exc.type``; else retry 408,
-    409, 429 and >= 500 (but 501)."""
-    if (exc.error_code or "").endswith("spend_limit_reached"):
-        return False
-    status = exc.status_code
-    if status == 200:
-        return exc.type in _RETRYABLE_IN_STREAM
-    return status in (408, 409, 429) or (status >= 500 and status != 501)
+def remembering(step: Callable[[str], str],
+                cache: MutableMapping[str, str]) -> Callable[[str], str]:
+    """A step that saves every answer of ``step`` in ``cache``; exceptions pass through."""
+
+    def remembered(prompt: str) -> str:
+        answer = step(prompt)
+        cache[prompt] = answer
+        return answer
+
+    return remembered
 
 
-def answer_or_partial(client: anthropic.Anthropic, model: str,
-                      messages: list[dict[str, Any]]) -> tuple[str, bool]:
-    """Stream an answer: ``(text, True)``, or ``(partial, False)`` after a mid-stream error
-    or a dropped connection."""
-    pieces: list[str] = []
-    try:
-        for event in client.messages.create(model=model, max_tokens=256, messages=messages,
-                                            stream=True):
-            if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                pieces.append(event.delta.text)
-    except (anthropic.APIStatusError, httpx2.TransportError):  # an error frame, or a drop
-        if not pieces:
-            raise
-        return "".join(pieces), False
-    return "".join(pieces), True
+def model_chain(client: Any, models: Sequence[str], static_text: str) -> Fallback[str]:
+    """One step per model id (named by it), then a static message."""
+
+    def asking(model: str) -> Callable[[str], str]:
+        def ask(prompt: str) -> str:
+            reply = client.messages.create(model=model, max_tokens=256,
+                                           messages=[{"role": "user", "content": prompt}])
+            return reply.content[0].text
+
+        return ask
+
+    steps: list[tuple[str, Callable[[str], str]]] = [(m, asking(m)) for m in models]
+    steps.append(("static", lambda prompt: static_text))
+    return Fallback(steps)

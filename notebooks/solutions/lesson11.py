@@ -1,37 +1,39 @@
-"""Model answers for lesson 11, "Retry storms and budgets"."""
+"""Model answers for lesson 11, "Streaming errors"."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
-from resilience import RetryBudget
+import anthropic
+import httpx2
 
-
-def stacked_calls(attempts: list[int], failure_rate: float) -> float:
-    """Expected bottom calls per user request; ``attempts`` from the top layer down.
-
-    Each layer makes up to ``tries`` calls to the one below, stopping at the first success.
-    Working up from the bottom: a layer whose calls fail with probability ``p`` makes
-    ``1 + p + ... + p**(tries - 1)`` of them on average, and fails with ``p**tries``.
-    """
-    calls, p = 1.0, failure_rate
-    for tries in reversed(attempts):
-        calls *= sum(p**k for k in range(tries))
-        p = p**tries
-    return calls
+_RETRYABLE_IN_STREAM = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error",
+                        "conflict_error"}
 
 
-def send_with_budget(call: Callable[[], bool], budget: RetryBudget, attempts: int) -> bool:
-    """Up to ``attempts`` calls, each retry paid for from ``budget``; True on success."""
-    budget.deposit()
-    for attempt in range(attempts):
-        if attempt > 0 and not budget.try_spend():
-            return False
-        if call():
-            return True
-    return False
+def is_retryable(exc: anthropic.APIStatusError) -> bool:
+    """Never a spend limit; inside a 200 stream, decide by ``exc.type``; else retry 408,
+    409, 429 and >= 500 (but 501)."""
+    if (exc.error_code or "").endswith("spend_limit_reached"):
+        return False
+    status = exc.status_code
+    if status == 200:
+        return exc.type in _RETRYABLE_IN_STREAM
+    return status in (408, 409, 429) or (status >= 500 and status != 501)
 
 
-def reject_probability(requests: int, accepts: int, k: float = 2.0) -> float:
-    """Google SRE client-side throttling: the chance to reject a new request locally."""
-    return max(0.0, (requests - k * accepts) / (requests + 1))
+def answer_or_partial(client: anthropic.Anthropic, model: str,
+                      messages: list[dict[str, Any]]) -> tuple[str, bool]:
+    """Stream an answer: ``(text, True)``, or ``(partial, False)`` after a mid-stream error
+    or a dropped connection."""
+    pieces: list[str] = []
+    try:
+        for event in client.messages.create(model=model, max_tokens=256, messages=messages,
+                                            stream=True):
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                pieces.append(event.delta.text)
+    except (anthropic.APIStatusError, httpx2.TransportError):  # an error frame, or a drop
+        if not pieces:
+            raise
+        return "".join(pieces), False
+    return "".join(pieces), True

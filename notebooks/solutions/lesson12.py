@@ -1,35 +1,37 @@
-"""Model answers for lesson 12, "Putting it together"."""
+"""Model answers for lesson 12, "Retry storms and budgets"."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from resilience import FALLBACK_MODEL, MODEL, Fallback, retry
-
-
-def make_ask(api: Any, clock: Any) -> Callable[[str], str]:
-    """One retry layer: ours, on a client with ``max_retries=0``."""
-    client = api.client(max_retries=0)
-
-    @retry(attempts=4, deadline=60.0, clock=clock)
-    def ask(prompt: str) -> str:
-        message = client.messages.create(model=api.model, max_tokens=256,
-                                         messages=[{"role": "user", "content": prompt}])
-        return str(message.content[0].text)
-
-    return ask
+from resilience import RetryBudget
 
 
-def make_chain(api: Any, clock: Any) -> Fallback[str]:
-    """Main model, smaller model, static message; 4xx errors surface."""
-    client = api.client(max_retries=0)
+def stacked_calls(attempts: list[int], failure_rate: float) -> float:
+    """Expected bottom calls per user request; ``attempts`` from the top layer down.
 
-    def ask(model: str, prompt: str) -> str:
-        message = client.messages.create(model=model, max_tokens=256,
-                                         messages=[{"role": "user", "content": prompt}])
-        return str(message.content[0].text)
+    Each layer makes up to ``tries`` calls to the one below, stopping at the first success.
+    Working up from the bottom: a layer whose calls fail with probability ``p`` makes
+    ``1 + p + ... + p**(tries - 1)`` of them on average, and fails with ``p**tries``.
+    """
+    calls, p = 1.0, failure_rate
+    for tries in reversed(attempts):
+        calls *= sum(p**k for k in range(tries))
+        p = p**tries
+    return calls
 
-    return Fallback([("main", lambda p: ask(MODEL, p)),
-                     ("small", lambda p: ask(FALLBACK_MODEL, p)),
-                     ("static", lambda p: "Busy, try again soon.")])
+
+def send_with_budget(call: Callable[[], bool], budget: RetryBudget, attempts: int) -> bool:
+    """Up to ``attempts`` calls, each retry paid for from ``budget``; True on success."""
+    budget.deposit()
+    for attempt in range(attempts):
+        if attempt > 0 and not budget.try_spend():
+            return False
+        if call():
+            return True
+    return False
+
+
+def reject_probability(requests: int, accepts: int, k: float = 2.0) -> float:
+    """Google SRE client-side throttling: the chance to reject a new request locally."""
+    return max(0.0, (requests - k * accepts) / (requests + 1))

@@ -1,52 +1,39 @@
-"""Model answers for lesson 14, "Long requests and streams"."""
+"""Model answers for lesson 14, "Test your own app under failure"."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import anthropic
-import httpx2
+from resilience.testing import Outage
 
-from resilience.clock import Clock
-
-
-def watch(client: anthropic.Anthropic, model: str, messages: list[dict[str, Any]],
-          clock: Clock, deadline: float, silence: float) -> str:
-    """Stream an answer; ``TimeoutError`` after ``deadline`` s in all (checked at every
-    event) or after ``silence`` s without a byte (the read timeout)."""
-    start = clock.now()  # before create(): the SDK's own retries count too
-    pieces: list[str] = []
-    try:
-        with client.messages.create(model=model, max_tokens=1024, messages=messages,
-                                    stream=True,
-                                    timeout=httpx2.Timeout(deadline, connect=5.0,
-                                                           read=silence)) as stream:
-            for event in stream:
-                if clock.now() - start > deadline:
-                    raise TimeoutError(f"no complete answer within {deadline:g} s")
-                if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    pieces.append(event.delta.text)
-    except (httpx2.ReadTimeout, anthropic.APITimeoutError) as e:
-        raise TimeoutError(f"the answer went silent for over {silence:g} s") from e
-    return "".join(pieces)
+BUSY = "Claude is busy right now. Please try again in a minute."
 
 
-def collect(client: anthropic.Anthropic, model: str, messages: list[dict[str, Any]],
-            restarts: int) -> str:
-    """Read a stream to the end; start again after a drop or a mid-stream overload, at
-    most ``restarts`` times, then re-raise the last error."""
-    for attempt in range(restarts + 1):
-        pieces: list[str] = []  # a restart starts the text afresh
-        try:
-            for event in client.messages.create(model=model, max_tokens=1024,
-                                                messages=messages, stream=True):
-                if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    pieces.append(event.delta.text)
-            return "".join(pieces)
-        except anthropic.APIStatusError as e:
-            if e.type != "overloaded_error" or attempt == restarts:
-                raise
-        except httpx2.TransportError:
-            if attempt == restarts:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+def test_outage(fake_claude: Any, app: Callable[..., str]) -> None:
+    """The API is down for the whole test: bounded attempts, no lost request, the right
+    message, the request-id logged."""
+    fake_claude.scenario(Outage(0, 1e9))
+    lines: list[str] = []
+    reply = app(fake_claude.client(), "Hi", lines.append)  # an exception fails the test
+    assert len(fake_claude.calls) <= 3, f"{len(fake_claude.calls)} attempts"
+    assert reply == BUSY, reply
+    assert fake_claude.calls[-1].request_id in lines[-1], lines
+
+
+def unaccounted(results: Iterable[Any], log: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The tags whose result does not match their last logged attempt, and the lost ones."""
+    results = list(results)
+    last = {entry["tag"]: entry for entry in log}  # later entries replace earlier ones
+    missing = set(last) - {result.tag for result in results}
+    for result in results:
+        entry = last.get(result.tag)
+        if entry is None:  # an answer from nowhere
+            missing.add(result.tag)
+            continue
+        agrees = result.answered == (entry["outcome"] == "ok")
+        same_id = result.request_id == entry["request_id"] or (
+            not result.answered and result.request_id is None)
+        if not (agrees and same_id):
+            missing.add(result.tag)
+    return missing

@@ -1,50 +1,52 @@
-"""Model answers for lesson 15, "Tool use and agent loops"."""
+"""Model answers for lesson 15, "Long requests and streams"."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import anthropic
-from course.lesson15 import CONTINUE, TOOLS, Refused
+import httpx2
+
+from resilience.clock import Clock
 
 
-def agent(client: anthropic.Anthropic, model: str, messages: list[Any],
-          tools: dict[str, Callable[..., Any]], done: dict[str, Any]) -> str:
-    """Run the agent loop from wherever ``messages`` stops; run each tool_use id once."""
-    while True:
-        last = messages[-1]
-        if last["role"] == "user":  # the model's turn: the SDK retries this one request
-            message = client.messages.create(model=model, max_tokens=1024, tools=TOOLS,
-                                             messages=messages)
-            if message.stop_reason != "tool_use":
-                return "".join(b.text for b in message.content if b.type == "text")
-            last = {"role": "assistant", "content": message.content}
-            messages.append(last)  # in the transcript before any tool runs
-        results = []
-        for block in last["content"]:
-            if block.type == "tool_use":
-                if block.id not in done:
-                    done[block.id] = tools[block.name](**block.input)  # only once it returns
-                results.append({"type": "tool_result", "tool_use_id": block.id,
-                                "content": done[block.id]})
-        messages.append({"role": "user", "content": results})
+def watch(client: anthropic.Anthropic, model: str, messages: list[dict[str, Any]],
+          clock: Clock, deadline: float, silence: float) -> str:
+    """Stream an answer; ``TimeoutError`` after ``deadline`` s in all (checked at every
+    event) or after ``silence`` s without a byte (the read timeout)."""
+    start = clock.now()  # before create(): the SDK's own retries count too
+    pieces: list[str] = []
+    try:
+        with client.messages.create(model=model, max_tokens=1024, messages=messages,
+                                    stream=True,
+                                    timeout=httpx2.Timeout(deadline, connect=5.0,
+                                                           read=silence)) as stream:
+            for event in stream:
+                if clock.now() - start > deadline:
+                    raise TimeoutError(f"no complete answer within {deadline:g} s")
+                if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    pieces.append(event.delta.text)
+    except (httpx2.ReadTimeout, anthropic.APITimeoutError) as e:
+        raise TimeoutError(f"the answer went silent for over {silence:g} s") from e
+    return "".join(pieces)
 
 
-def finish(client: anthropic.Anthropic, model: str, messages: list[Any], limit: int) -> str:
-    """One whole answer: continue after max_tokens, resend a paused turn, stop on a
-    refusal; at most ``limit`` requests."""
-    messages, pieces = list(messages), []
-    for _ in range(limit):
-        message = client.messages.create(model=model, max_tokens=1024, messages=messages)
-        pieces += [b.text for b in message.content if b.type == "text"]
-        if message.stop_reason == "refusal":
-            raise Refused("the model declined to answer")
-        if message.stop_reason == "pause_turn":
-            messages.append({"role": "assistant", "content": message.content})
-        elif message.stop_reason == "max_tokens":
-            messages += [{"role": "assistant", "content": message.content},
-                         {"role": "user", "content": CONTINUE}]
-        else:
+def collect(client: anthropic.Anthropic, model: str, messages: list[dict[str, Any]],
+            restarts: int) -> str:
+    """Read a stream to the end; start again after a drop or a mid-stream overload, at
+    most ``restarts`` times, then re-raise the last error."""
+    for attempt in range(restarts + 1):
+        pieces: list[str] = []  # a restart starts the text afresh
+        try:
+            for event in client.messages.create(model=model, max_tokens=1024,
+                                                messages=messages, stream=True):
+                if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    pieces.append(event.delta.text)
             return "".join(pieces)
-    raise RuntimeError(f"no finished answer after {limit} requests")
+        except anthropic.APIStatusError as e:
+            if e.type != "overloaded_error" or attempt == restarts:
+                raise
+        except httpx2.TransportError:
+            if attempt == restarts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,54 +1,47 @@
-"""Model answers for lesson 17, "Token-based limits"."""
+"""Model answers for lesson 17, "Async and concurrency"."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
 
-PREFIX = "anthropic-ratelimit-"
+import anthropic
 
-
-def wait_for_tokens(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
-    """Seconds until every limit has room: the longest of ``max(0, need - remaining) /
-    (limit / 60)`` over requests (need 1), input tokens and output tokens (``max_tokens``)."""
-    waits = [0.0]
-    for kind, need in (("requests", 1), ("input-tokens", input_tokens),
-                       ("output-tokens", max_tokens)):
-        limit = int(headers[f"{PREFIX}{kind}-limit"])
-        remaining = int(headers[f"{PREFIX}{kind}-remaining"])
-        waits.append(max(0, need - remaining) / (limit / 60))
-    return max(waits)
+from resilience import classify
 
 
-class _Bucket:
-    """``per_minute / 60`` tokens a second, at most a minute's worth; it starts full."""
+async def fetch_all(client: anthropic.AsyncAnthropic, model: str, prompts: list[str],
+                    limit: int) -> list[str]:
+    """One answer per prompt, in the order of ``prompts``, with at most ``limit`` requests
+    in flight; the first error propagates."""
+    gate = asyncio.Semaphore(limit)
 
-    def __init__(self, per_minute: float) -> None:
-        self.rate = per_minute / 60
-        self.capacity = self.tokens = float(per_minute)
-        self.updated: float | None = None
+    async def one(prompt: str) -> str:
+        async with gate:  # at most `limit` callers past this point
+            message = await client.messages.create(
+                model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}])
+        block = message.content[0]
+        assert block.type == "text"
+        return block.text
 
-    def refill(self, now: float) -> None:
-        if self.updated is not None:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-    def wait(self, need: float) -> float:
-        return max(0.0, (need - self.tokens) / self.rate)
+    return list(await asyncio.gather(*(one(prompt) for prompt in prompts)))
 
 
-def make_pacer(input_tokens_per_minute: float,
-               output_tokens_per_minute: float) -> Callable[[float, int, int], float]:
-    """A pacer with one bucket per limit, fed by the counted input tokens and max_tokens."""
-    buckets = (_Bucket(input_tokens_per_minute), _Bucket(output_tokens_per_minute))
-
-    def wait(now: float, input_tokens: int, max_tokens: int) -> float:
-        for bucket in buckets:
-            bucket.refill(now)
-        needs = (input_tokens, max_tokens)
-        pause = max(bucket.wait(need) for bucket, need in zip(buckets, needs, strict=True))
-        for bucket, need in zip(buckets, needs, strict=True):
-            bucket.refill(now + pause)  # the request goes out after the pause
-            bucket.tokens -= need
-        return pause
-
-    return wait
+async def ask_within(client: anthropic.AsyncAnthropic, model: str, prompt: str,
+                     attempts: int, deadline: float) -> str:
+    """Ask with at most ``attempts`` attempts and waits of 0.5 s, 1 s, 2 s, ... (8 s at
+    most) before retries; ``TimeoutError`` once ``deadline`` seconds have passed, even
+    mid-attempt. A ``CancelledError`` is not an ``Exception``: it passes through at once."""
+    async with asyncio.timeout(deadline):  # one deadline for the whole call
+        for attempt in range(attempts):
+            try:
+                message = await client.messages.create(
+                    model=model, max_tokens=256, messages=[{"role": "user", "content": prompt}])
+            except anthropic.APIError as e:
+                if not classify(e).retryable or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(min(0.5 * 2 ** attempt, 8.0))
+                continue
+            block = message.content[0]
+            assert block.type == "text"
+            return block.text
+    raise AssertionError("unreachable: attempts >= 1")  # pragma: no cover

@@ -1,42 +1,54 @@
-"""Model answers for lesson 18, "Observability"."""
+"""Model answers for lesson 18, "Token-based limits"."""
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
 
-from resilience.middleware import Attempt
-
-REDACTED = "[REDACTED]"
+PREFIX = "anthropic-ratelimit-"
 
 
-def prepare(record: logging.LogRecord, key: str) -> bool:
-    """A logging filter: add ``request_id``, replace the key in the final message."""
-    if getattr(record, "request_id", None) is None:
-        error = record.exc_info[1] if record.exc_info else None
-        record.request_id = getattr(error, "request_id", None)
-    message = record.getMessage()  # msg % args: the key may hide in either
-    record.msg, record.args = message.replace(key, REDACTED), ()
-    return True  # keep every record: remove the key, not the line
+def wait_for_tokens(headers: Mapping[str, str], input_tokens: int, max_tokens: int) -> float:
+    """Seconds until every limit has room: the longest of ``max(0, need - remaining) /
+    (limit / 60)`` over requests (need 1), input tokens and output tokens (``max_tokens``)."""
+    waits = [0.0]
+    for kind, need in (("requests", 1), ("input-tokens", input_tokens),
+                       ("output-tokens", max_tokens)):
+        limit = int(headers[f"{PREFIX}{kind}-limit"])
+        remaining = int(headers[f"{PREFIX}{kind}-remaining"])
+        waits.append(max(0, need - remaining) / (limit / 60))
+    return max(waits)
 
 
-def on_call(attempts: Sequence[Attempt], history: Sequence[tuple[float, str]],
-            until: float) -> dict[str, Any]:
-    """The numbers an on-call dashboard shows, from an AttemptLog and a breaker's history."""
-    sent = [a for a in attempts if a.sent]
-    errors = Counter(str(a.status) if a.status is not None else str(a.error)
-                     for a in sent if a.status is None or a.status >= 400)
-    ends = [t for t, _ in history[1:]] + [until]
-    open_seconds = sum(max(0.0, min(end, until) - start)
-                       for (start, state), end in zip(history, ends, strict=True)
-                       if state == "open")
-    return {
-        "calls": sum(1 for a in attempts if a.retry == 0),
-        "retries": sum(1 for a in sent if a.retry > 0),
-        "refused": len(attempts) - len(sent),
-        "errors": dict(errors),
-        "opened": sum(1 for _, state in history[1:] if state == "open"),
-        "open_seconds": open_seconds,
-    }
+class _Bucket:
+    """``per_minute / 60`` tokens a second, at most a minute's worth; it starts full."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.rate = per_minute / 60
+        self.capacity = self.tokens = float(per_minute)
+        self.updated: float | None = None
+
+    def refill(self, now: float) -> None:
+        if self.updated is not None:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def wait(self, need: float) -> float:
+        return max(0.0, (need - self.tokens) / self.rate)
+
+
+def make_pacer(input_tokens_per_minute: float,
+               output_tokens_per_minute: float) -> Callable[[float, int, int], float]:
+    """A pacer with one bucket per limit, fed by the counted input tokens and max_tokens."""
+    buckets = (_Bucket(input_tokens_per_minute), _Bucket(output_tokens_per_minute))
+
+    def wait(now: float, input_tokens: int, max_tokens: int) -> float:
+        for bucket in buckets:
+            bucket.refill(now)
+        needs = (input_tokens, max_tokens)
+        pause = max(bucket.wait(need) for bucket, need in zip(buckets, needs, strict=True))
+        for bucket, need in zip(buckets, needs, strict=True):
+            bucket.refill(now + pause)  # the request goes out after the pause
+            bucket.tokens -= need
+        return pause
+
+    return wait

@@ -1,49 +1,42 @@
-"""Model answers for lesson 19, "Batches"."""
+"""Model answers for lesson 19, "Observability"."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-import anthropic
-import httpx2
+from resilience.middleware import Attempt
 
-from resilience import classify
-from resilience.clock import Clock
+REDACTED = "[REDACTED]"
 
 
-def to_resubmit(results: list[Any]) -> set[str]:
-    """The custom_ids worth sending again unchanged: never processed (expired, canceled), or
-    errored with an error a retry can fix."""
-    again = set()
-    for line in results:
-        result = line.result
-        if result.type in ("expired", "canceled"):
-            again.add(line.custom_id)
-        elif result.type == "errored":
-            body = result.error.to_dict(warnings=False)  # an error body inside a 200 answer
-            if classify(httpx2.Response(200, json=body)).retryable:
-                again.add(line.custom_id)
-    return again
+def prepare(record: logging.LogRecord, key: str) -> bool:
+    """A logging filter: add ``request_id``, replace the key in the final message."""
+    if getattr(record, "request_id", None) is None:
+        error = record.exc_info[1] if record.exc_info else None
+        record.request_id = getattr(error, "request_id", None)
+    message = record.getMessage()  # msg % args: the key may hide in either
+    record.msg, record.args = message.replace(key, REDACTED), ()
+    return True  # keep every record: remove the key, not the line
 
 
-def finish(client: anthropic.Anthropic, requests: list[dict[str, Any]], ledger: dict[str, str],
-           clock: Clock, rounds: int) -> dict[str, str]:
-    """Send what the ledger lacks as batches, resend only retryable failures, at most
-    ``rounds`` batches; poll with backoff (60 s, doubling, at most 1 h)."""
-    todo = [r for r in requests if r["custom_id"] not in ledger]
-    for _ in range(rounds):
-        if not todo:
-            break
-        batch = client.messages.batches.create(requests=todo)
-        wait = 60.0
-        while batch.processing_status != "ended":
-            clock.sleep(wait)
-            wait = min(wait * 2, 3600.0)
-            batch = client.messages.batches.retrieve(batch.id)
-        lines = list(client.messages.batches.results(batch.id))
-        for line in lines:
-            if line.result.type == "succeeded":
-                ledger[line.custom_id] = line.result.message.content[0].text
-        again = to_resubmit(lines)
-        todo = [r for r in todo if r["custom_id"] in again]
-    return ledger
+def on_call(attempts: Sequence[Attempt], history: Sequence[tuple[float, str]],
+            until: float) -> dict[str, Any]:
+    """The numbers an on-call dashboard shows, from an AttemptLog and a breaker's history."""
+    sent = [a for a in attempts if a.sent]
+    errors = Counter(str(a.status) if a.status is not None else str(a.error)
+                     for a in sent if a.status is None or a.status >= 400)
+    ends = [t for t, _ in history[1:]] + [until]
+    open_seconds = sum(max(0.0, min(end, until) - start)
+                       for (start, state), end in zip(history, ends, strict=True)
+                       if state == "open")
+    return {
+        "calls": sum(1 for a in attempts if a.retry == 0),
+        "retries": sum(1 for a in sent if a.retry > 0),
+        "refused": len(attempts) - len(sent),
+        "errors": dict(errors),
+        "opened": sum(1 for _, state in history[1:] if state == "open"),
+        "open_seconds": open_seconds,
+    }

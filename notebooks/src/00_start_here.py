@@ -60,10 +60,11 @@ HELLO = [{"role": "user", "content": "Hello, Claude"}]
 # | 06 | [Backoff and jitter](06_backoff_and_jitter.ipynb) | how long to wait, and why at random |
 # | 07 | [The thundering herd](07_thundering_herd.ipynb) | many clients failing together |
 # | 08 | [Circuit breakers](08_circuit_breakers.ipynb) | stop calling a service that is down |
-# | 09 | [Fallbacks](09_fallbacks.ipynb) | a smaller model, or a polite message |
-# | 10 | [Streaming errors](10_streaming_errors.ipynb) | an error after the 200 |
-# | 11 | [Retry storms and budgets](11_retry_storms_and_budgets.ipynb) | retries that multiply |
-# | 12 | [Putting it together](12_putting_it_together.ipynb) | one resilient client, end to end |
+# | 09 | [Circuit breakers in practice](09_circuit_breakers_in_practice.ipynb) | bugs, defaults |
+# | 10 | [Fallbacks](10_fallbacks.ipynb) | a smaller model, or a polite message |
+# | 11 | [Streaming errors](11_streaming_errors.ipynb) | an error after the 200 |
+# | 12 | [Retry storms and budgets](12_retry_storms_and_budgets.ipynb) | retries that multiply |
+# | 13 | [Putting it together](13_putting_it_together.ipynb) | one resilient client, end to end |
 
 # %% [markdown]
 # ## Your first call

@@ -329,7 +329,7 @@ with FakeClaude(clock=VirtualClock(), seed=SEED) as api:
 # %% [markdown]
 # Ten attempts over 41 s cannot outlast an hour-long overload; no number
 # will, without hammering the API. When retries run out, tell the user plainly, with the
-# request id, and offer something else (lessons 08 and 09: breakers and fallbacks).
+# request id, and offer something else (lessons 08 and 10: breakers and fallbacks).
 
 # %% [markdown]
 # ## Exercise 04.1: retry on >= 500, not a list

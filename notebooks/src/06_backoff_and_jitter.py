@@ -169,7 +169,7 @@ for attempt in range(5):
 # The fix is one line: use a strategy whose jitter scales with the wait, such as
 # `backoff.full_jitter(base=1.0, cap=60.0)`, and pass it to `resilience.retry(backoff=...)`.
 # (The guide's loop has a second problem, retries stacked on the SDK's own retries;
-# lesson 11 counts what that costs.)
+# lesson 12 counts what that costs.)
 #
 # ## The AWS jitter study, reproduced
 #

@@ -172,7 +172,7 @@ for name in ("exponential", "full_jitter", "sdk_default"):
 # Nobody is served. Three attempts last about 1.5 s; a 30 s outage outlasts any
 # per-request retry schedule. Retries smooth over *short* trouble. For a long outage you
 # need something else: a circuit breaker that stops calling (lesson 08), and a fallback
-# that answers meanwhile (lesson 09).
+# that answers meanwhile (lesson 10).
 
 # %% [markdown]
 # ## Exercise 07.1: retry-after as a floor, with jitter under it

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 19: Batches
+# # Lesson 20: Batches
 #
 # The Message Batches API takes up to 100,000 requests at once and answers them within 24
 # hours, at half the price. Nothing fails loudly there: `create()` returns at once, and
@@ -26,7 +26,7 @@ from contextlib import ExitStack
 
 import httpx2
 import matplotlib.pyplot as plt
-from course.lesson19 import check_finish, check_to_resubmit, request
+from course.lesson20 import check_finish, check_to_resubmit, request
 
 from resilience import MODEL, classify
 from resilience.catalogue import ERRORS, RETRYABLE_TYPES
@@ -37,7 +37,7 @@ from resilience.testing import FakeBatches, FakeClaude
 # ## A batch from start to end
 #
 # Each request in a batch is a `custom_id` and the `params` of an ordinary
-# `messages.create`. `request(i, model)` (from `course/lesson19.py`) builds the lesson's
+# `messages.create`. `request(i, model)` (from `course/lesson20.py`) builds the lesson's
 # requests, `q00` to `q11`:
 
 # %%
@@ -131,7 +131,7 @@ print(f"request_id={body.request_id!r}")
 # The rule is the one you know: a request at fault (`invalid_request_error`) fails the same
 # way every time; a server-side error (`api_error`, `overloaded_error`) may pass next time.
 # `classify` judges a response by its status, and an error body inside a 200 answer by its
-# `error.type` (as with lesson 10's errors mid-stream). A results file is a 200 answer,
+# `error.type` (as with lesson 11's errors mid-stream). A results file is a 200 answer,
 # so wrap the body in one:
 
 # %%
@@ -180,7 +180,7 @@ with FakeClaude(seed=0) as other:
     print(tally(other_client.messages.batches.retrieve(doomed.id).request_counts))
 
 # %% [markdown]
-# ## Exercise 19.1: pick the requests to send again
+# ## Exercise 20.1: pick the requests to send again
 #
 # Write `to_resubmit(results)`. `results` is the list of lines from
 # `client.messages.batches.results(batch_id)`. Return the set of `custom_id`s worth sending
@@ -305,7 +305,7 @@ ledger = {line.custom_id: line.result.message.content[0].text
 print(len(ledger), "answers;", ledger["q01"])
 
 # %% [markdown]
-# Round 2 sends only the retryable failures. `retryable` is the rule of exercise 19.1,
+# Round 2 sends only the retryable failures. `retryable` is the rule of exercise 20.1,
 # for one line:
 
 # %%
@@ -424,7 +424,7 @@ session.close()
 # the ledger and `pending` live in a database, written before and after each step, so a
 # restart reads them back.)
 #
-# ## Exercise 19.2: resubmit until done, idempotently
+# ## Exercise 20.2: resubmit until done, idempotently
 #
 # Write `finish(client, requests, ledger, clock, rounds)`. `requests` is a list like
 # `REQUESTS`; `ledger` is a dict of `custom_id` -> answer text, possibly already holding
@@ -433,7 +433,7 @@ session.close()
 # - send, as one batch, every request the ledger lacks; poll it with backoff on `clock`
 #   (wait 60 s, then double the wait, at most 3,600 s) until it has ended;
 # - put each succeeded answer's text (`result.message.content[0].text`) in the ledger;
-# - next round, send only the requests worth sending again (exercise 19.1's rule);
+# - next round, send only the requests worth sending again (exercise 20.1's rule);
 # - stop after `rounds` batches, or as soon as nothing is left to send (never an empty
 #   batch); return the ledger.
 #
@@ -467,4 +467,4 @@ check_finish(finish)
 #   in flight, both keyed by `custom_id`: the API never deduplicates, so your key must.
 #
 # This is the last lesson. Back to the [course map](../README.md#course-map), or to
-# [lesson 12](12_putting_it_together.ipynb)'s production checklist.
+# [lesson 13](13_putting_it_together.ipynb)'s production checklist.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 10: Streaming errors
+# # Lesson 11: Streaming errors
 #
 # A streamed answer can fail halfway. The API sends `200 OK`, the first words reach your
 # user, and then an `overloaded_error` arrives inside the stream. Nothing about the HTTP
@@ -24,7 +24,7 @@ import random
 import anthropic
 import httpx2
 import matplotlib.pyplot as plt
-from course.lesson10 import check_answer_or_partial, check_is_retryable
+from course.lesson11 import check_answer_or_partial, check_is_retryable
 
 from resilience import MODEL, VirtualClock, classify, retry
 from resilience.lab.plots import FIGSIZE, course_style
@@ -452,7 +452,7 @@ plt.show()
 # `ok("he simulated Claude API.", chunks=1)`. Restart wastes less when the stream breaks early; the
 # later the break, the more a restart throws away.
 #
-# ## Exercise 10.1: retryable, mid-stream or not
+# ## Exercise 11.1: retryable, mid-stream or not
 #
 # Write `is_retryable(exc)` for an `anthropic.APIStatusError`, without calling `classify`.
 # Return True for a 408, 409, 429 and any status >= 500 but 501; for an error inside a 200
@@ -477,7 +477,7 @@ check_is_retryable(is_retryable)
 # `exc.status_code == 200`. For that case, test `exc.type in {...}`; otherwise test the
 # status: `status in (408, 409, 429) or (status >= 500 and status != 501)`.
 #
-# ## Exercise 10.2: stop and say so, but only mid-stream
+# ## Exercise 11.2: stop and say so, but only mid-stream
 #
 # Write `answer_or_partial(client, model, messages)`. Stream the answer with
 # `client.messages.create(..., stream=True)` and return `(text, complete)`:
@@ -514,4 +514,4 @@ check_answer_or_partial(answer_or_partial)
 # - Text already shown must be reconciled: restart with a notice, continue in a new user
 #   turn (prefill returns a 400 on the 4.6 models), or stop and mark the answer incomplete.
 #
-# **Next:** [Lesson 11: Retry storms and budgets](11_retry_storms_and_budgets.ipynb)
+# **Next:** [Lesson 12: Retry storms and budgets](12_retry_storms_and_budgets.ipynb)

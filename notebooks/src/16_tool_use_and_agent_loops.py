@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 15: Tool use and agent loops
+# # Lesson 16: Tool use and agent loops
 #
 # An agent does things. Claude asks for a tool, your code runs it: it charges a card,
 # sends an email, writes a row. Then a request fails, and the retry habit of the earlier
@@ -24,7 +24,7 @@ import contextlib
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson15 import CONTINUE, TOOLS, Planner, Refused, check_agent, check_finish
+from course.lesson16 import CONTINUE, TOOLS, Planner, Refused, check_agent, check_finish
 
 from resilience import MODEL, VirtualClock, retry
 from resilience.lab.plots import FIGSIZE, course_style
@@ -36,7 +36,7 @@ TASK = [{"role": "user", "content": "Charge Ana 42.00 and email her the receipt.
 # ## An agent loop
 #
 # Two tools with side effects. Each appends to `ledger`, the record of what really
-# happened in the world. (`TOOLS`, from `course/lesson15.py`, describes them to the model.)
+# happened in the world. (`TOOLS`, from `course/lesson16.py`, describes them to the model.)
 
 # %%
 ledger = []
@@ -305,7 +305,7 @@ plt.show()
 # again. Fewer attempts mean fewer repeats and more tasks that never finish, in both
 # places; only moving the retry makes it safe.
 #
-# ## Exercise 15.1: a loop that can be run again
+# ## Exercise 16.1: a loop that can be run again
 #
 # A job runner runs your agent again when it raises, with the same `messages` (the
 # transcript) and the same `done` (a dict: `tool_use` id -> its result). Write
@@ -365,12 +365,12 @@ print("statuses:", [call.status for call in api.calls])
 #
 # Never run a `tool_use` block from an answer cut at `max_tokens`: its input may be
 # incomplete. A refusal is the model's answer, not a fault, so sending it again does not
-# help; tell the user, or fall back to another model ([lesson 09](09_fallbacks.ipynb)).
+# help; tell the user, or fall back to another model ([lesson 10](10_fallbacks.ipynb)).
 # A `pause_turn` comes with server tools such as web search, when the API stops a long
 # turn part way; send the paused content back and the API continues it.
 #
 # To continue after `max_tokens`, send the partial answer back and ask the model to go
-# on, as [lesson 14](14_long_requests_and_streams.ipynb) resumed a broken stream:
+# on, as [lesson 15](15_long_requests_and_streams.ipynb) resumed a broken stream:
 
 # %%
 def continued(messages, message):
@@ -396,7 +396,7 @@ print("after pause_turn:", [m["role"] for m in resumed(TASK, paused)])
 
 # %% [markdown]
 # A refusal needs no retry and no continuation: raise something your app turns into a
-# message for the user. `Refused` (from `course/lesson15.py`) is one.
+# message for the user. `Refused` (from `course/lesson16.py`) is one.
 
 # %%
 def stop_on_refusal(message):
@@ -411,7 +411,7 @@ except Refused as e:
     print(f"{type(e).__name__}: {e}")
 
 # %% [markdown]
-# ## Exercise 15.2: finish an answer, whatever its `stop_reason`
+# ## Exercise 16.2: finish an answer, whatever its `stop_reason`
 #
 # Write `finish(client, model, messages, limit)`. Send `messages` (do not change the list
 # you are given) and return the answer's text, joining the text blocks of every part:
@@ -445,4 +445,4 @@ check_finish(finish)
 # - A 200 is not always an answer: continue after `max_tokens`, stop and tell the user on
 #   `refusal`, send a `pause_turn` back as it is.
 #
-# **Next:** [Lesson 16: Async and concurrency](16_async_and_concurrency.ipynb)
+# **Next:** [Lesson 17: Async and concurrency](17_async_and_concurrency.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 14: Long requests and streams
+# # Lesson 15: Long requests and streams
 #
 # A long answer takes minutes to write. Ask for it without streaming and the SDK refuses
 # before it sends a byte. Stream it and a new question appears: how long do you wait? The
@@ -7,7 +7,7 @@
 # reads, so a stream that trickles in can hold your user for as long as it likes, while one
 # that goes quiet for a moment too long fails with an error that is not even an `anthropic`
 # one. This lesson measures each case on virtual time and builds the watchdog a long stream
-# needs. [Lesson 10](10_streaming_errors.ipynb) showed how a stream breaks; here you decide
+# needs. [Lesson 11](11_streaming_errors.ipynb) showed how a stream breaks; here you decide
 # how long to wait, and what a restart costs when the answer is long.
 #
 # **In this lesson you will**
@@ -25,7 +25,7 @@ import anthropic
 import httpx2
 import matplotlib.pyplot as plt
 from anthropic._constants import MODEL_NONSTREAMING_TOKENS
-from course.lesson14 import check_collect, check_watch, paced_stream
+from course.lesson15 import check_collect, check_watch, paced_stream
 
 from resilience import MODEL, classify
 from resilience.lab.plots import FIGSIZE, course_style
@@ -150,7 +150,7 @@ with FakeClaude(seed=0) as api:
 print(type(error).__name__, "|", classify(error), "| attempts:", len(api.calls))
 
 # %% [markdown]
-# Now the read timeout, on a stream. `paced_stream(gaps)` (from `course/lesson14.py`) is a
+# Now the read timeout, on a stream. `paced_stream(gaps)` (from `course/lesson15.py`) is a
 # stream whose words arrive `gaps` seconds apart on the virtual clock; `None` is a silence
 # that never ends. `arrivals` reads one answer and returns when each word arrived, the
 # error (if any) and when it all ended.
@@ -243,7 +243,7 @@ plt.show()
 #
 # ## Stalled or dropped: raw `httpx2` errors
 #
-# [Lesson 10](10_streaming_errors.ipynb) showed a dropped stream raising
+# [Lesson 11](11_streaming_errors.ipynb) showed a dropped stream raising
 # `httpx2.RemoteProtocolError` from the loop. A stalled stream does the same with
 # `httpx2.ReadTimeout`. The same failures in a call that does not stream happen inside the
 # SDK's retry loop, so it wraps and retries them. Each row below sends one failure, then
@@ -300,9 +300,9 @@ for cls in (httpx2.RemoteProtocolError, httpx2.ReadTimeout):
 # | both | after 10 s of silence | after 60 s | 60 + 10 = 70 s |
 #
 # (Async code can cancel mid-silence with `asyncio.timeout(deadline)`: see
-# [lesson 16](16_async_and_concurrency.ipynb).)
+# [lesson 17](17_async_and_concurrency.ipynb).)
 #
-# ## Exercise 14.1: a watchdog for a stream
+# ## Exercise 15.1: a watchdog for a stream
 #
 # Write `watch(client, model, messages, clock, deadline, silence)`. Stream the answer with
 # `stream=True` and return its text. Raise `TimeoutError` (the built-in) when:
@@ -332,7 +332,7 @@ check_watch(watch)
 #
 # ## With partial output in hand
 #
-# A long answer breaks after most of it arrived. [Lesson 10](10_streaming_errors.ipynb)
+# A long answer breaks after most of it arrived. [Lesson 11](11_streaming_errors.ipynb)
 # compared restarting, continuing and stopping on a short answer. On a long one the costs
 # grow with what arrived. Here the answer is 12 words, one every 2 s, 24 s in all; think of
 # each word as 100 tokens. The first attempt drops after `CUT = 9` words (18 s).
@@ -359,7 +359,7 @@ def read(client, messages, shown, received):
 # %% [markdown]
 # A resume sends the cut-off text back. On a model that allows it, you can end the request
 # with the partial text as the assistant turn (a prefill), and the model continues it
-# directly. The course's model returns a 400 for a prefill (lesson 10), so here the partial
+# directly. The course's model returns a 400 for a prefill (lesson 11), so here the partial
 # text is an assistant turn followed by a user turn asking to go on.
 
 # %%
@@ -431,14 +431,14 @@ for strategy, then in [(restart, [FULL]), (resume, [REST]), (stop, [])]:
 # 4 s, and a resume's seam (a repeated or missing word) may not be worth the risk. The
 # later the break, the more a resume saves.
 #
-# ## Exercise 14.2: restart a broken stream, at most N times
+# ## Exercise 15.2: restart a broken stream, at most N times
 #
 # Write `collect(client, model, messages, restarts)`. Stream the answer and return its
 # whole text. When the stream breaks with a dropped connection (`httpx2.TransportError`) or
 # an `overloaded_error` inside it (`anthropic.APIStatusError` with `e.type ==
 # "overloaded_error"`), start it again from the beginning, at most `restarts` times. When
 # the restarts run out, re-raise the last error as it is; any other error propagates at
-# once. (A real app also waits between attempts, as `resilience.retry` did in lesson 10.)
+# once. (A real app also waits between attempts, as `resilience.retry` did in lesson 11.)
 
 # %%
 def collect(client, model, messages, restarts):
@@ -468,4 +468,4 @@ check_collect(collect)
 # - With most of a long answer shown, resume costs input tokens and keeps the text; restart
 #   pays for it twice and wipes it; stop is cheapest and incomplete.
 #
-# **Next:** [Lesson 15: Tool use and agent loops](15_tool_use_and_agent_loops.ipynb)
+# **Next:** [Lesson 16: Tool use and agent loops](16_tool_use_and_agent_loops.ipynb)

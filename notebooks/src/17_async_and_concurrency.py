@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 16: Async and concurrency
+# # Lesson 17: Async and concurrency
 #
 # An app that serves many users at once calls Claude from many tasks at once, usually with
 # `AsyncAnthropic` and `asyncio`. Concurrency changes what failure looks like. Start a
@@ -29,7 +29,7 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 from anthropic._constants import DEFAULT_CONNECTION_LIMITS
-from course.lesson16 import check_ask_within, check_fetch_all
+from course.lesson17 import check_ask_within, check_fetch_all
 
 from resilience import MODEL, VirtualClock, classify, retry
 from resilience.lab.plots import WIDE, course_style
@@ -77,7 +77,7 @@ with FakeClaude(clock=VirtualClock(), seed=0) as api:
 # %% [markdown]
 # ## A deadline for the whole call: `asyncio.timeout`
 #
-# In [lesson 14](14_long_requests_and_streams.ipynb) sync code could check a deadline only
+# In [lesson 15](15_long_requests_and_streams.ipynb) sync code could check a deadline only
 # when a read returned. Async code can stop a call anywhere it waits. `asyncio.timeout(s)`
 # cancels the current task after `s` seconds: the code inside the block sees an
 # `asyncio.CancelledError`, and the `async with` turns it into a `TimeoutError` at its
@@ -264,7 +264,7 @@ runs = {"unbounded": trial(unbounded)}
 # `retry-after: 1`, and the SDK waits exactly that long, so all 80 refused calls came
 # back at the same instant, t=1.000, and the 60 refused again at t=2.000. That is
 # [lesson 07](07_thundering_herd.ipynb)'s thundering herd, made by one `gather` in one
-# process. ([Lesson 13](13_test_your_own_app.ipynb) ran 300 async clients through an
+# process. ([Lesson 14](14_test_your_own_app.ipynb) ran 300 async clients through an
 # outage and matched the lab's model.) Count the attempts that arrived at each instant:
 
 # %%
@@ -418,7 +418,7 @@ print(f"20 calls, a client each: {pools} HTTP clients, each with its own pool; "
 # A shared client also means shared settings: one `max_retries`, one timeout, one set of
 # middleware (a breaker or budget from lesson 05 sees every task's attempts), in one place.
 #
-# ## Exercise 16.1: fetch them all, at most K at a time
+# ## Exercise 17.1: fetch them all, at most K at a time
 #
 # Write `async def fetch_all(client, model, prompts, limit)`. Ask one question per prompt
 # (`max_tokens=64`) and return the list of answer texts (`message.content[0].text`) in the
@@ -446,7 +446,7 @@ check_fetch_all(fetch_all)
 # the order of its arguments. A batch loop (`for i in range(0, len(prompts), limit)`) is
 # the wrong shape: one slow answer holds up the whole batch.
 #
-# ## Exercise 16.2: a retry loop that a cancellation can stop
+# ## Exercise 17.2: a retry loop that a cancellation can stop
 #
 # Write `async def ask_within(client, model, prompt, attempts, deadline)`. The client has
 # `max_retries=0`: your loop is the only retry layer. Return the answer's text. Rules:
@@ -491,4 +491,4 @@ check_ask_within(ask_within)
 # - Share one client, and so one connection pool and one set of settings, between all your
 #   tasks.
 #
-# **Next:** [Lesson 17: Token-based limits](17_token_limits.ipynb)
+# **Next:** [Lesson 18: Token-based limits](18_token_limits.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 12: Putting it together
+# # Lesson 13: Putting it together
 #
 # Each lesson so far fixed one thing. A real app needs them all at once, and in the right
 # places: one retry layer, waits that spread out, a limit on time and on retries, a breaker
@@ -24,7 +24,7 @@ from collections import Counter, namedtuple
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson12 import check_make_ask, check_make_chain
+from course.lesson13 import check_make_ask, check_make_chain
 
 from resilience import FALLBACK_MODEL, MODEL, CircuitBreaker, Fallback, RetryBudget
 from resilience.lab.plots import FIGSIZE, course_style
@@ -43,7 +43,7 @@ Answer = namedtuple("Answer", "step attempts")
 # `retry-after: 5`), 2 % internal errors (500), 1 % connection errors. On top of that the
 # main model is overloaded for 40 s, from t = 100 s to t = 140 s, while the
 # smaller model still answers: the case a smaller-model fallback is for. `ForModel` (from
-# lesson 09) limits a scenario to one model's requests; any object with a `decide` method
+# lesson 10) limits a scenario to one model's requests; any object with a `decide` method
 # is a scenario (see `resilience/testing/scenarios.py`).
 
 # %%
@@ -394,7 +394,7 @@ with FakeClaude(clock=clock, seed=0) as api:
               f"breaker {check_breakers[MODEL].state}; request-id {e.request_id}")
 
 # %% [markdown]
-# ## Exercise 12.1: one retry layer, the other route
+# ## Exercise 13.1: one retry layer, the other route
 #
 # The client above keeps the SDK's retries. The other route owns them (lesson 05): no
 # retries inside the SDK, and your own policy around the call. Write `make_ask(api,
@@ -419,7 +419,7 @@ check_make_ask(make_ask)
 # floor of its wait, and the deadline is why the 120 s case gives up at once: `retry` never
 # waits past it. A hand-written loop that sleeps its own backoff retries the 429 too soon.
 #
-# ## Exercise 12.2: a fallback chain
+# ## Exercise 13.2: a fallback chain
 #
 # Write `make_chain(api, clock)`, returning a `Fallback` whose `call(prompt)` tries
 # `MODEL`, then `FALLBACK_MODEL`, then a static message (any non-empty string). Model steps
@@ -451,17 +451,17 @@ check_make_chain(make_chain)
 # 3. **Bounded attempts and a deadline** per request, so no user waits forever (the SDK
 #    has no total deadline: take the decorator route when you need one).
 # 4. **A retry budget** shared by all requests, so an outage cannot multiply your load
-#    (lesson 11).
+#    (lesson 12).
 # 5. **Classify, don't list statuses.** `classify(e).retryable` covers 529 and every 5xx but
 #    501, honors `x-should-retry`, and refuses spend limits (lessons 01-04).
 # 6. **Handle mid-stream errors.** An overload after a 200 arrives as `status_code == 200`;
-#    retry around reading the stream, and reconcile what was shown (lesson 10).
+#    retry around reading the stream, and reconcile what was shown (lesson 11).
 # 7. **Honor `retry-after`** as a floor for the wait (lesson 03); the SDK obeys it exactly,
 #    up to 49.7 days, so cap it yourself where users wait (lesson 05).
 # 8. **A breaker per dependency** that counts only service failures, and forgets them on
-#    success (lesson 08).
+#    success (lesson 09).
 # 9. **Fall back only on transient failures**, never on a 4xx, and tell the user when an
-#    answer is degraded (lesson 09).
+#    answer is degraded (lesson 10).
 # 10. **Log the `request-id`** of every failure and success; never log the key.
 # 11. **The model id in one place**, tested against the SDK's deprecation list
 #     (`resilience/models.py`).
@@ -473,7 +473,7 @@ check_make_chain(make_chain)
 # - The resilient client is a few lines of the package, composed: the SDK's own retries,
 #   with a breaker per model and one shared budget as middleware inside its loop, and a
 #   `Fallback` chain over the models. The other route, `max_retries=0` plus
-#   `resilience.retry`, is exercise 12.1.
+#   `resilience.retry`, is exercise 13.1.
 # - In the same five minutes of trouble it answered more requests, sent far fewer attempts,
 #   and kept its worst latency bounded; the naive client turned an outage into a retry storm.
 # - Logs with each attempt's status and `request-id` let you explain any single failure
@@ -487,4 +487,4 @@ check_make_chain(make_chain)
 #   beside tenacity, stamina and pybreaker in the same run (`python benchmarks/bench_core.py`).
 # - Run any lesson against the real API once you have a key: lesson 00 shows the opt-in.
 #
-# **Next:** [Lesson 13: Test your own app under failure](13_test_your_own_app.ipynb)
+# **Next:** [Lesson 14: Test your own app under failure](14_test_your_own_app.ipynb)

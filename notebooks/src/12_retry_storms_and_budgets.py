@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 11: Retry storms and budgets
+# # Lesson 12: Retry storms and budgets
 #
 # Every retry is one more request, sent at the moment a service is struggling. One layer
 # retrying 3 times is fine. But real apps have layers: your loop, the SDK's loop, a job
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson11 import check_reject_probability, check_send_with_budget, check_stacked_calls
+from course.lesson12 import check_reject_probability, check_send_with_budget, check_stacked_calls
 from ipywidgets import FloatSlider
 
 # %% [markdown]
@@ -113,7 +113,7 @@ print(guide_attempts * 1, "calls with the SDK's retries turned off (max_retries=
 # 15 calls for one user request. Run a few workers like that during an outage and each of
 # them is 15 clients. The fix: one retry layer. Turn the SDK's retries off under your own
 # loop (`anthropic.Anthropic(max_retries=0)`, or `client.with_options(max_retries=0)`),
-# or drop your loop and let the SDK retry. Exercise 11.1 computes any stack at any failure
+# or drop your loop and let the SDK retry. Exercise 12.1 computes any stack at any failure
 # rate; `tests/test_lesson11_facts.py` counts the 15 calls with the real SDK.
 #
 # ## Does backoff lower the load?
@@ -204,7 +204,7 @@ print(f"retries granted {sdk_budget.granted}, refused {sdk_budget.denied}")
 #
 # - **`BudgetMiddleware`** when the SDK's retries are your one retry layer: keep its
 #   schedule, its `retry-after` and `max_retries`, and add the limit it lacks.
-# - **`retry(budget=...)`** (or a loop like exercise 11.2) on a client with
+# - **`retry(budget=...)`** (or a loop like exercise 12.2) on a client with
 #   `max_retries=0` when you own the retries: your backoff, a total deadline, retrying a
 #   whole function rather than one HTTP attempt.
 #
@@ -379,7 +379,7 @@ print(f"backend saw {sum(t >= 6000 for t in sent) / 60:.1f} requests/s (last 60 
 # | Google SRE book | throttle: backend sees ~2C | ~2C if overloaded; ~0 if failures ignore load |
 
 # %% [markdown]
-# ## Exercise 11.1: calls at the bottom of a stack
+# ## Exercise 12.1: calls at the bottom of a stack
 #
 # Write `stacked_calls(attempts, failure_rate)`: the expected calls at the bottom per user
 # request, where `attempts` lists each layer's attempts from the top layer down (they may
@@ -398,7 +398,7 @@ check_stacked_calls(stacked_calls)
 # fail with probability `p` makes `1 + p + ... + p**(tries - 1)` calls on average, and
 # itself fails with probability `p**tries`. Multiply the calls as you go up.
 #
-# ## Exercise 11.2: retries within a budget
+# ## Exercise 12.2: retries within a budget
 #
 # Write `send_with_budget(call, budget, attempts)`: make up to `attempts` calls of
 # `call()` (it returns True on success), paying for every retry from the shared
@@ -418,7 +418,7 @@ check_send_with_budget(send_with_budget)
 # and not `budget.try_spend()`, return False; if `call()`, return True. After the loop,
 # return False.
 #
-# ## Exercise 11.3: adaptive throttling
+# ## Exercise 12.3: adaptive throttling
 #
 # Write `reject_probability(requests, accepts, k)`: the Google SRE client-side throttle's
 # chance of rejecting a new request locally, given the requests and accepts counted over
@@ -449,4 +449,4 @@ check_reject_probability(reject_probability)
 # - Published numbers hold when you rebuild their setup; check what a claim assumes (the
 #   "2C" is about overload) before you carry it over.
 #
-# **Next:** [Lesson 12: Putting it together](12_putting_it_together.ipynb)
+# **Next:** [Lesson 13: Putting it together](13_putting_it_together.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 09: Fallbacks and graceful degradation
+# # Lesson 10: Fallbacks and graceful degradation
 #
 # Sometimes retries are not enough: the main model is overloaded for minutes, and every
 # attempt fails. Your user would rather get an answer from a smaller model, or an answer you
@@ -22,7 +22,7 @@ from collections import Counter
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson09 import check_model_chain, check_remembering
+from course.lesson10 import check_model_chain, check_remembering
 
 # %% [markdown]
 # From the course's package: the chain, a breaker, the two model ids, a plot, and the
@@ -42,7 +42,7 @@ SEED = 0
 # Each model step is one call through the SDK. The simulated API echoes the model you asked
 # for, so `ask` puts the model id in front of the text: you will see who answered.
 # (`max_retries=0` below: one attempt per step, so you can count the calls. In production a
-# step may retry a little first; lesson 11 shows how to budget that.)
+# step may retry a little first; lesson 12 shows how to budget that.)
 
 # %%
 def ask(client, model, prompt):
@@ -289,7 +289,7 @@ for t, state in breaker.history:
     print(f"t={t:5.1f} s  {state}")
 
 # %% [markdown]
-# ## Exercise 09.1: a cache that fills itself
+# ## Exercise 10.1: a cache that fills itself
 #
 # The cache above was filled by hand. Write `remembering(step, cache)`: return a new step
 # (a function of `prompt`) that calls `step(prompt)`, saves the answer in `cache[prompt]`,
@@ -310,7 +310,7 @@ check_remembering(remembering)
 # `remembered`. Do not catch anything: an exception should pass straight through. In the
 # chain, use it as `("main", remembering(main, CACHE))`.
 #
-# ## Exercise 09.2: a chain over any list of models
+# ## Exercise 10.2: a chain over any list of models
 #
 # Write `model_chain(client, models, static_text)`: a `Fallback` with one step per model
 # id in `models`, named by the id and returning the reply text
@@ -342,4 +342,4 @@ check_model_chain(model_chain)
 #   alone answered 57.5 %; log degraded answers so you know how often it happens.
 # - A breaker on the main step skips a model that is down, without a call.
 #
-# **Next:** [Lesson 10: Streaming errors](10_streaming_errors.ipynb)
+# **Next:** [Lesson 11: Streaming errors](11_streaming_errors.ipynb)

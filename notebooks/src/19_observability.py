@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 18: Observability
+# # Lesson 19: Observability
 #
 # Everything in this course so far happened where you could see it: a plot, a printed
 # list of attempts. In production it happens at 3 a.m., and all you have is what your app
@@ -27,7 +27,7 @@ from collections import Counter
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson18 import During, check_on_call, check_prepare
+from course.lesson19 import During, check_on_call, check_prepare
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -159,7 +159,7 @@ print("key in each line:", [FAKE_API_KEY in line for line in drain().splitlines(
 # and assert the key is not in the text, as the cell just did. And you can put a filter on
 # the handler that cleans every record before it is written. That is the exercise.
 #
-# ## Exercise 18.1: log the request id, never the key
+# ## Exercise 19.1: log the request id, never the key
 #
 # Write `prepare(record, key)`, a logging filter (the checker adds it to a handler as
 # `lambda record: prepare(record, key)`). For each record:
@@ -330,7 +330,7 @@ def on_attempt(attempt):
 # Now the hour the on-call engineer gets paged for, on virtual time. One call every 20
 # seconds. In the background, 2 % of calls get a 429 and 2 % a 500. From minute 10 to
 # minute 20 the API browns out: 40 % of calls get a 529. From minute 30 to minute 42 it is
-# down: every call gets a 529. (`During` from `course/lesson18.py` applies a scenario
+# down: every call gets a 529. (`During` from `course/lesson19.py` applies a scenario
 # only between two times.)
 
 # %%
@@ -339,7 +339,7 @@ BAD_HOUR = [During(600, 1200, FailureRates({"overloaded_error": 0.4})),
             FailureRates({"rate_limit_error": 0.02, "api_error": 0.02})]
 
 # %% [markdown]
-# The client is built like lesson 12's: the SDK's two retries, with a breaker
+# The client is built like lesson 13's: the SDK's two retries, with a breaker
 # (5 failures in a row open it for 60 s) and a budget (5 tokens, 0.1 per call) inside
 # them. `AttemptLog` goes first, so it also sees the attempts the breaker refuses.
 
@@ -473,7 +473,7 @@ with course_style():
 plt.show()
 
 # %% [markdown]
-# ## Exercise 18.2: the on-call numbers
+# ## Exercise 19.2: the on-call numbers
 #
 # Write `on_call(attempts, history, until)`. `attempts` is an `AttemptLog`'s list,
 # `history` a breaker's `(time, state)` list, `until` the end of the period. Return a
@@ -516,4 +516,4 @@ check_on_call(on_call)
 # - Breaker and budget listeners feed counters; keep them cheap. A timeline of
 #   attempts by kind, breaker state and budget tokens tells a bad hour's story at a glance.
 #
-# **Next:** [Lesson 19: Batches](19_batches.ipynb)
+# **Next:** [Lesson 20: Batches](20_batches.ipynb)

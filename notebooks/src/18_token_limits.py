@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 17: Token-based limits
+# # Lesson 18: Token-based limits
 #
 # [Lesson 03](03_rate_limits.ipynb) paced requests per minute. The API has two more limits,
 # and they are the ones long prompts and long answers hit: input tokens per minute and
@@ -24,7 +24,7 @@ from contextlib import ExitStack
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson17 import check_pacer, check_wait_for_tokens, document, workload
+from course.lesson18 import check_pacer, check_wait_for_tokens, document, workload
 
 from resilience import VirtualClock
 from resilience.lab.plots import FIGSIZE, course_style
@@ -42,7 +42,7 @@ LIMITS = {"requests_per_minute": 50, "input_tokens_per_minute": 30_000,
 # continuously at `limit / 60` a second. A request takes one from the request bucket, its
 # input tokens from the input bucket, and its `max_tokens` from the output bucket. The
 # simulated API's `RateLimited` takes all three limits. `document(4000)` (from
-# `course/lesson17.py`) is a prompt of about 3,000 tokens. Send it once, asking for up to
+# `course/lesson18.py`) is a prompt of about 3,000 tokens. Send it once, asking for up to
 # 1,024 tokens back:
 
 # %%
@@ -141,7 +141,7 @@ session.close()
 # is 1.44 s; `retry-after` rounds it up to 2. Lesson 03's rule (wait only when `remaining`
 # is 0) never waits here: 832 is not 0.
 #
-# ## Exercise 17.1: the wait before a request of N tokens
+# ## Exercise 18.1: the wait before a request of N tokens
 #
 # Write `wait_for_tokens(headers, input_tokens, max_tokens)`: given the headers of the
 # last answer, how many seconds to wait before sending a request with `input_tokens` input
@@ -180,7 +180,7 @@ print(f"{len(JOBS)} jobs, max_tokens {asked:,} in all = {asked / 8_000:.1f} minu
 # answer takes 2 s (`Slow(2.0)`). **Naive** sends each job as soon as the last one
 # returns. **Paced** reads the output headers of the last answer and waits until the next
 # job's `max_tokens` fits, by the rule above (this workload runs out of output tokens
-# first; exercise 17.1 covers all three limits).
+# first; exercise 18.1 covers all three limits).
 
 # %%
 def run(paced):
@@ -257,7 +257,7 @@ plt.show()
 # real limit when other clients share it: the headers know about them, your bucket does
 # not.
 #
-# ## Exercise 17.2: pace on tokens
+# ## Exercise 18.2: pace on tokens
 #
 # Write `make_pacer(input_tokens_per_minute, output_tokens_per_minute)`. It returns a
 # function `wait(now, input_tokens, max_tokens)` that says how many seconds to wait before
@@ -295,4 +295,4 @@ check_pacer(make_pacer)
 # - Wait `max(0, need - remaining) / (limit / 60)` for the slowest limit, or keep buckets of
 #   your own: the same answers with no 429s.
 #
-# **Next:** [Lesson 18: Observability](18_observability.ipynb)
+# **Next:** [Lesson 19: Observability](19_observability.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 13: Test your own app under failure
+# # Lesson 14: Test your own app under failure
 #
 # The lessons so far showed you how the Claude API fails and how to handle it. None of that
 # helps if your own app still crashes, hangs or goes silent the first time Claude is
@@ -28,7 +28,7 @@ from collections import Counter, namedtuple
 
 import anthropic
 import matplotlib.pyplot as plt
-from course.lesson13 import check_outage_test, check_unaccounted
+from course.lesson14 import check_outage_test, check_unaccounted
 
 # %%
 from resilience import MODEL, VirtualClock, classify
@@ -180,7 +180,7 @@ run_test(test_a_bad_request_is_sent_once_and_explained, answer_tries_harder)
 # and the broken app passes.
 
 # %% [markdown]
-# ## Exercise 13.1: a test for an outage
+# ## Exercise 14.1: a test for an outage
 #
 # Write `test_outage(fake_claude, app)`: the API is down for the whole test, so every
 # attempt gets a 529 (`fake_claude.scenario(Outage(0, 1e9))`). Call the app once and assert
@@ -318,7 +318,7 @@ print("answers whose request-id the server logged as ok:",
       sum(r.answered for r in results))
 
 # %% [markdown]
-# ## Exercise 13.2: account for every request
+# ## Exercise 14.2: account for every request
 #
 # The checks above look at answers only. Write `unaccounted(results, log)`, returning the
 # set of tags that are not accounted for. The last logged attempt of a tag decides:
@@ -432,4 +432,4 @@ plt.show()
 # - `fake_claude.run` runs hundreds of real `AsyncAnthropic` clients on one virtual clock;
 #   their herd matches the lab's model.
 #
-# **Next:** [Lesson 14: Long requests and streams](14_long_requests_and_streams.ipynb)
+# **Next:** [Lesson 15: Long requests and streams](15_long_requests_and_streams.ipynb)
