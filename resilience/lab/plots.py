@@ -368,7 +368,7 @@ def plot_herd_vs_model(calls: Sequence[Any], model: Any, outage: float | None = 
 
 def plot_breaker_states(histories: Mapping[str, Sequence[tuple[float, str]]], until: float,
                         title: str = "Two breakers, side by side") -> Figure:
-    """Several circuit breakers' states over time, one line each (lesson 08's bugs).
+    """Several circuit breakers' states over time, one line each (lesson 09's bugs).
 
     Each line is nudged a little up or down, so lines that share a state stay visible.
 
@@ -394,7 +394,7 @@ def plot_breaker_states(histories: Mapping[str, Sequence[tuple[float, str]]], un
 
 FALLBACK_STEPS = {"main": "#1f77b4", "smaller": "#2ca02c", "cache": "#ff7f0e",
                   "static": "#7f7f7f"}
-"""The colour of each step of lesson 09's fallback chain."""
+"""The colour of each step of lesson 10's fallback chain."""
 
 
 def plot_fallback_steps(steps: Sequence[str], outage: tuple[float, float], block: int = 20,
